@@ -1,0 +1,286 @@
+// Package config is retain's typed configuration: defaults, the TOML file,
+// RETAIN_SECTION__KEY environment overrides and validation. It is loaded once
+// at start and passed down explicitly; nothing reads the environment later.
+// It imports the standard library, core and the TOML decoder only.
+package config
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"os"
+	"reflect"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/retain-crm/retain/core"
+)
+
+// Config is every setting. The toml tags are the keys of config.example.toml
+// and, upper-cased, of the environment (server.listen is RETAIN_SERVER__LISTEN).
+type Config struct {
+	Server   Server   `toml:"server"`
+	Storage  Storage  `toml:"storage"`
+	Search   Search   `toml:"search"`
+	Business Business `toml:"business"`
+	Import   Import   `toml:"import"`
+	Metrics  Metrics  `toml:"metrics"`
+	Log      Log      `toml:"log"`
+}
+
+// Server is the HTTP listener.
+type Server struct {
+	Listen          string        `toml:"listen"`
+	BaseURL         string        `toml:"base_url"`
+	MaxBodyBytes    int64         `toml:"max_body_bytes"`
+	MaxUploadBytes  int64         `toml:"max_upload_bytes"`
+	ShutdownTimeout time.Duration `toml:"shutdown_timeout"`
+}
+
+// Storage is where the data lives.
+type Storage struct {
+	DataDir string `toml:"data_dir"`
+	// MinFreeBytes below which /readyz reports not ready.
+	MinFreeBytes int64 `toml:"min_free_bytes"`
+}
+
+// Search tunes the indexer.
+type Search struct {
+	BatchSize    int           `toml:"batch_size"`
+	PollInterval time.Duration `toml:"poll_interval"`
+}
+
+// Business holds what the business is: its time zone (period boundaries and
+// display), currency and phone country.
+type Business struct {
+	Name               string `toml:"name"`
+	TimeZone           string `toml:"time_zone"`
+	Currency           string `toml:"currency"`
+	DefaultCallingCode string `toml:"default_calling_code"`
+}
+
+// Import tunes file imports.
+type Import struct {
+	BatchSize int `toml:"batch_size"`
+}
+
+// Metrics is the Prometheus endpoint.
+type Metrics struct {
+	Enabled bool `toml:"enabled"`
+	// AllowRemote serves /metrics to any address; otherwise loopback only.
+	AllowRemote bool `toml:"allow_remote"`
+}
+
+// Log is the slog output.
+type Log struct {
+	Level  string `toml:"level"`  // debug, info, warn, error
+	Format string `toml:"format"` // text or json
+}
+
+// Default returns the configuration used when no file sets anything.
+func Default() Config {
+	return Config{
+		Server: Server{
+			Listen:          "127.0.0.1:8080",
+			MaxBodyBytes:    32 << 20,
+			MaxUploadBytes:  2 << 30,
+			ShutdownTimeout: 30 * time.Second,
+		},
+		Storage:  Storage{DataDir: "./data", MinFreeBytes: 256 << 20},
+		Search:   Search{BatchSize: 2000, PollInterval: 200 * time.Millisecond},
+		Business: Business{Name: "My business", TimeZone: "UTC", Currency: "USD"},
+		Import:   Import{BatchSize: 5000},
+		Metrics:  Metrics{},
+		Log:      Log{Level: "info", Format: "text"},
+	}
+}
+
+// EnvPrefix starts every environment override.
+const EnvPrefix = "RETAIN_"
+
+// Load reads the defaults, then path (if not empty), then the environment
+// (environ as from os.Environ), and validates the result. Errors name the key.
+func Load(path string, environ []string) (Config, error) {
+	cfg := Default()
+	if path != "" {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return cfg, fmt.Errorf("config: %w", err)
+		}
+		md, err := toml.Decode(string(b), &cfg)
+		if err != nil {
+			return cfg, fmt.Errorf("config %s: %w", path, err)
+		}
+		if und := md.Undecoded(); len(und) > 0 {
+			keys := make([]string, len(und))
+			for i, k := range und {
+				keys[i] = k.String()
+			}
+			return cfg, fmt.Errorf("config %s: unknown key %s", path, strings.Join(keys, ", "))
+		}
+	}
+	if err := applyEnv(&cfg, environ); err != nil {
+		return cfg, err
+	}
+	return cfg, cfg.Validate()
+}
+
+// applyEnv sets fields from RETAIN_SECTION__KEY variables. An unknown
+// RETAIN_ variable is an error, so a typo never silently does nothing.
+func applyEnv(cfg *Config, environ []string) error {
+	root := reflect.ValueOf(cfg).Elem()
+	for _, kv := range environ {
+		name, val, ok := strings.Cut(kv, "=")
+		if !ok || !strings.HasPrefix(name, EnvPrefix) {
+			continue
+		}
+		sec, key, ok := strings.Cut(strings.ToLower(strings.TrimPrefix(name, EnvPrefix)), "__")
+		if !ok {
+			if name == EnvPrefix+"CONFIG" {
+				continue // the config file path, read by main
+			}
+			return fmt.Errorf("environment %s: expected %sSECTION__KEY", name, EnvPrefix)
+		}
+		f, ok := field(root, sec, key)
+		if !ok {
+			return fmt.Errorf("environment %s: unknown key %s.%s", name, sec, key)
+		}
+		if err := setString(f, val); err != nil {
+			return fmt.Errorf("environment %s (%s.%s): %w", name, sec, key, err)
+		}
+	}
+	return nil
+}
+
+func field(root reflect.Value, sec, key string) (reflect.Value, bool) {
+	t := root.Type()
+	for i := 0; i < t.NumField(); i++ {
+		if t.Field(i).Tag.Get("toml") != sec {
+			continue
+		}
+		s := root.Field(i)
+		st := s.Type()
+		for j := 0; j < st.NumField(); j++ {
+			if st.Field(j).Tag.Get("toml") == key {
+				return s.Field(j), true
+			}
+		}
+	}
+	return reflect.Value{}, false
+}
+
+// Set assigns one setting by its dotted key ("server.listen"), as flags do.
+func (c *Config) Set(key, val string) error {
+	sec, k, _ := strings.Cut(key, ".")
+	f, ok := field(reflect.ValueOf(c).Elem(), sec, k)
+	if !ok {
+		return fmt.Errorf("unknown key %s", key)
+	}
+	if err := setString(f, val); err != nil {
+		return fmt.Errorf("%s: %w", key, err)
+	}
+	return nil
+}
+
+func setString(f reflect.Value, val string) error {
+	switch f.Interface().(type) {
+	case time.Duration:
+		d, err := time.ParseDuration(val)
+		if err != nil {
+			return fmt.Errorf("%q is not a duration (like 30s or 5m)", val)
+		}
+		f.SetInt(int64(d))
+		return nil
+	}
+	switch f.Kind() {
+	case reflect.String:
+		f.SetString(val)
+	case reflect.Bool:
+		b, err := strconv.ParseBool(val)
+		if err != nil {
+			return fmt.Errorf("%q is not true or false", val)
+		}
+		f.SetBool(b)
+	case reflect.Int, reflect.Int64:
+		n, err := strconv.ParseInt(val, 10, 64)
+		if err != nil {
+			return fmt.Errorf("%q is not a whole number", val)
+		}
+		f.SetInt(n)
+	default:
+		return fmt.Errorf("unsupported type %s", f.Type())
+	}
+	return nil
+}
+
+// Validate refuses values that cannot work, naming the key.
+func (c *Config) Validate() error {
+	var errs []error
+	bad := func(key, format string, args ...any) {
+		errs = append(errs, fmt.Errorf("config: %s: %s", key, fmt.Sprintf(format, args...)))
+	}
+	if _, _, err := net.SplitHostPort(c.Server.Listen); err != nil {
+		bad("server.listen", "%q is not host:port", c.Server.Listen)
+	}
+	if c.Server.BaseURL != "" && !strings.HasPrefix(c.Server.BaseURL, "http://") && !strings.HasPrefix(c.Server.BaseURL, "https://") {
+		bad("server.base_url", "%q must start with http:// or https://", c.Server.BaseURL)
+	}
+	if c.Server.MaxBodyBytes < 1<<10 {
+		bad("server.max_body_bytes", "must be at least 1024")
+	}
+	if c.Server.MaxUploadBytes < 1<<10 {
+		bad("server.max_upload_bytes", "must be at least 1024")
+	}
+	if c.Server.ShutdownTimeout <= 0 {
+		bad("server.shutdown_timeout", "must be positive")
+	}
+	if strings.TrimSpace(c.Storage.DataDir) == "" {
+		bad("storage.data_dir", "must not be empty")
+	}
+	if c.Storage.MinFreeBytes < 0 {
+		bad("storage.min_free_bytes", "must not be negative")
+	}
+	if c.Search.BatchSize < 1 || c.Search.BatchSize > 100000 {
+		bad("search.batch_size", "must be between 1 and 100000")
+	}
+	if c.Search.PollInterval < time.Millisecond {
+		bad("search.poll_interval", "must be at least 1ms")
+	}
+	if _, err := time.LoadLocation(c.Business.TimeZone); err != nil || c.Business.TimeZone == "" {
+		bad("business.time_zone", "%q is not an IANA time zone", c.Business.TimeZone)
+	}
+	if _, ok := core.CurrencyExponent(c.Business.Currency); !ok {
+		bad("business.currency", "%q is not a known ISO 4217 code like EUR", c.Business.Currency)
+	}
+	if cc := c.Business.DefaultCallingCode; cc != "" {
+		if _, err := strconv.Atoi(cc); err != nil || len(cc) > 3 || cc[0] == '0' {
+			bad("business.default_calling_code", "%q must be 1 to 3 digits without '+', like 48", cc)
+		}
+	}
+	if c.Import.BatchSize < 1 || c.Import.BatchSize > 10000 {
+		bad("import.batch_size", "must be between 1 and 10000")
+	}
+	switch c.Log.Level {
+	case "debug", "info", "warn", "error":
+	default:
+		bad("log.level", "%q must be debug, info, warn or error", c.Log.Level)
+	}
+	switch c.Log.Format {
+	case "text", "json":
+	default:
+		bad("log.format", "%q must be text or json", c.Log.Format)
+	}
+	return errors.Join(errs...)
+}
+
+// Location returns the business time zone (validated at load).
+func (c *Config) Location() *time.Location {
+	l, err := time.LoadLocation(c.Business.TimeZone)
+	if err != nil {
+		return time.UTC
+	}
+	return l
+}
