@@ -256,7 +256,7 @@ func (c *Config) Validate() error {
 		bad("business.currency", "%q is not a known ISO 4217 code like EUR", c.Business.Currency)
 	}
 	if cc := c.Business.DefaultCallingCode; cc != "" {
-		if _, err := strconv.Atoi(cc); err != nil || len(cc) > 3 || cc[0] == '0' {
+		if strings.Trim(cc, "0123456789") != "" || len(cc) > 3 || cc[0] == '0' {
 			bad("business.default_calling_code", "%q must be 1 to 3 digits without '+', like 48", cc)
 		}
 	}
