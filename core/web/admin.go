@@ -1,0 +1,158 @@
+package web
+
+import (
+	"errors"
+	"net/http"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/labstack/echo/v5"
+
+	"github.com/retain-crm/retain/core"
+	"github.com/retain-crm/retain/core/auth"
+)
+
+// GET /admin/backup streams a consistent copy of the database.
+func (s *Server) backup(c *echo.Context) error {
+	w := c.Response()
+	name := "retain-backup-" + s.now().Format("20060102T150405Z") + ".db"
+	w.Header().Set("Content-Type", "application/octet-stream")
+	w.Header().Set("Content-Disposition", `attachment; filename="`+name+`"`)
+	w.WriteHeader(http.StatusOK)
+	n, err := s.store.Backup(ctx(c), w)
+	if err != nil {
+		// The status line is gone; the client sees a short body. Log it.
+		s.log.Error("backup failed mid-stream", "bytes", n, "error", err)
+		return nil
+	}
+	s.log.Info("backup served", "bytes", n)
+	return nil
+}
+
+// StatusReport is GET /admin/status.
+type StatusReport struct {
+	Version      string            `json:"version"`
+	StartedAt    time.Time         `json:"started_at"`
+	Store        core.StoreStats   `json:"store"`
+	Index        *core.IndexStatus `json:"index,omitempty"`
+	IndexError   string            `json:"index_error,omitempty"`
+	Customers    int               `json:"customers"`
+	Interactions int               `json:"interactions"`
+}
+
+// GET /admin/status
+func (s *Server) status(c *echo.Context) error {
+	st, err := s.store.Stats(ctx(c))
+	if err != nil {
+		return err
+	}
+	r := StatusReport{Version: s.version, StartedAt: s.started, Store: st}
+	if r.Customers, err = s.store.CountCustomers(ctx(c)); err != nil {
+		return err
+	}
+	if r.Interactions, err = s.store.CountInteractions(ctx(c)); err != nil {
+		return err
+	}
+	if s.svc.Index == nil {
+		r.IndexError = "no search index"
+	} else if ix, err := s.svc.Index.Status(ctx(c)); err != nil {
+		r.IndexError = err.Error()
+	} else {
+		r.Index = &ix
+	}
+	return c.JSON(http.StatusOK, r)
+}
+
+// GET /admin/tokens
+func (s *Server) listTokens(c *echo.Context) error {
+	ts, err := s.store.ListTokens(ctx(c))
+	if err != nil {
+		return err
+	}
+	if ts == nil {
+		ts = []core.Token{}
+	}
+	return c.JSON(http.StatusOK, map[string]any{"items": ts})
+}
+
+type tokenInput struct {
+	Name      string       `json:"name"`
+	Scopes    []core.Scope `json:"scopes"`
+	ExpiresAt time.Time    `json:"expires_at"`
+}
+
+// CreatedToken is the answer to POST /admin/tokens: the only time the
+// secret is ever shown.
+type CreatedToken struct {
+	Token  core.Token `json:"token"`
+	Secret string     `json:"secret"`
+}
+
+// POST /admin/tokens
+func (s *Server) createToken(c *echo.Context) error {
+	var in tokenInput
+	if err := bindJSON(c, &in); err != nil {
+		return err
+	}
+	in.Name = strings.Join(strings.Fields(in.Name), " ")
+	if in.Name == "" {
+		return core.FieldErr("name", "required")
+	}
+	if len(in.Name) > 100 {
+		return core.FieldErr("name", "at most 100 bytes")
+	}
+	if len(in.Scopes) == 0 {
+		return core.FieldErr("scopes", "at least one scope is required")
+	}
+	var scopes []core.Scope
+	for i, sc := range in.Scopes {
+		if !slices.Contains(core.Scopes, sc) {
+			return core.FieldErr("scopes["+strconv.Itoa(i)+"]", "unknown scope %q", sc)
+		}
+		if !slices.Contains(scopes, sc) {
+			scopes = append(scopes, sc)
+		}
+	}
+	now := s.now()
+	if !in.ExpiresAt.IsZero() && !in.ExpiresAt.After(now) {
+		return core.FieldErr("expires_at", "must be in the future")
+	}
+	secret, prefix, hash, err := auth.NewToken()
+	if err != nil {
+		return err
+	}
+	t := core.Token{Name: in.Name, Prefix: prefix, Hash: hash, Scopes: scopes, CreatedAt: now, ExpiresAt: in.ExpiresAt.UTC()}
+	if caller := callerToken(c); caller != nil {
+		t.UserID = caller.UserID
+	}
+	t, err = s.store.CreateToken(ctx(c), t)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, CreatedToken{Token: t, Secret: secret})
+}
+
+// DELETE /admin/tokens/:id revokes the token; revoking twice keeps the
+// first revocation time. A token may revoke itself.
+func (s *Server) revokeToken(c *echo.Context) error {
+	id, err := pathID(c, "id")
+	if err != nil {
+		return err
+	}
+	now := s.now()
+	_, err = s.store.UpdateToken(ctx(c), id, func(t *core.Token) error {
+		if t.RevokedAt.IsZero() {
+			t.RevokedAt = now
+		}
+		return nil
+	})
+	if errors.Is(err, core.ErrNotFound) {
+		return core.NotFoundf("token %s", id)
+	}
+	if err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}

@@ -1,0 +1,112 @@
+package web
+
+import (
+	"net/http"
+
+	"github.com/labstack/echo/v5"
+
+	"github.com/retain-crm/retain/core"
+)
+
+// Route is one entry of the route table: what answers METHOD PATH and the
+// permission a caller needs. The staff UI's routes go into the same table
+// later, so a role × route test can walk it: a role is a set of scopes.
+type Route struct {
+	Method string
+	Path   string // Echo syntax: /customers/:id
+	Name   string // stable name, also the OpenAPI operationId
+	// Scope is the permission the caller's credential must carry;
+	// ScopePublic means no credential is needed.
+	Scope core.Scope
+	// Body says what the route reads and so which size limit applies.
+	Body    BodyKind
+	Handler echo.HandlerFunc
+}
+
+// ScopePublic marks a route that needs no credential.
+const ScopePublic core.Scope = ""
+
+// BodyKind selects the request-body limit of a route.
+type BodyKind uint8
+
+// The body kinds.
+const (
+	BodyNone   BodyKind = iota // no body expected; capped like JSON anyway
+	BodyJSON                   // Config.Server.MaxBodyBytes
+	BodyUpload                 // Config.Server.MaxUploadBytes
+)
+
+// APIPrefix is where the JSON API lives.
+const APIPrefix = "/api/v1"
+
+// routeTable is the whole HTTP surface. Keep it sorted by resource; every
+// route here must also be in openapi.json (a test checks both directions).
+func (s *Server) routeTable() []Route {
+	const (
+		get, post, put, patch, del = http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete
+	)
+	api := func(p string) string { return APIPrefix + p }
+	return []Route{
+		// operations
+		{get, "/healthz", "healthz", ScopePublic, BodyNone, s.healthz},
+		{get, "/readyz", "readyz", ScopePublic, BodyNone, s.readyz},
+		{get, "/metrics", "metrics", ScopePublic, BodyNone, s.metricsHandler},
+		{get, api("/openapi.json"), "openapi", ScopePublic, BodyNone, s.openapi},
+
+		// customers
+		{post, api("/customers"), "createCustomer", core.ScopeCustomersWrite, BodyJSON, s.createCustomer},
+		{get, api("/customers"), "listCustomers", core.ScopeCustomersRead, BodyNone, s.listCustomers},
+		{get, api("/customers/:id"), "getCustomer", core.ScopeCustomersRead, BodyNone, s.getCustomer},
+		{patch, api("/customers/:id"), "patchCustomer", core.ScopeCustomersWrite, BodyJSON, s.patchCustomer},
+		{del, api("/customers/:id"), "eraseCustomer", core.ScopeCustomersWrite, BodyNone, s.eraseCustomer},
+		{get, api("/customers/by-external-id/:external_id"), "getCustomerByExternalID", core.ScopeCustomersRead, BodyNone, s.getCustomerByExternalID},
+		{put, api("/customers/by-external-id/:external_id"), "upsertCustomer", core.ScopeCustomersWrite, BodyJSON, s.upsertCustomer},
+
+		// interactions
+		{post, api("/customers/:id/interactions"), "appendInteraction", core.ScopeInteractionsWrite, BodyJSON, s.appendInteraction},
+		{get, api("/customers/:id/timeline"), "timeline", core.ScopeInteractionsRead, BodyNone, s.timeline},
+		{post, api("/interactions/batch"), "appendInteractions", core.ScopeInteractionsWrite, BodyJSON, s.appendInteractionsBatch},
+
+		// search
+		{get, api("/search"), "search", core.ScopeSearch, BodyNone, s.search},
+
+		// imports
+		{post, api("/imports"), "startImport", core.ScopeImport, BodyUpload, s.startImport},
+		{get, api("/imports"), "listImports", core.ScopeImport, BodyNone, s.listImports},
+		{get, api("/imports/:id"), "getImport", core.ScopeImport, BodyNone, s.getImport},
+		{get, api("/imports/:id/rejected"), "importRejected", core.ScopeImport, BodyNone, s.importRejected},
+		{del, api("/imports/:id"), "cancelImport", core.ScopeImport, BodyNone, s.cancelImport},
+
+		// admin
+		{get, api("/admin/status"), "status", core.ScopeAdmin, BodyNone, s.status},
+		{get, api("/admin/backup"), "backup", core.ScopeAdmin, BodyNone, s.backup},
+		{get, api("/admin/tokens"), "listTokens", core.ScopeAdmin, BodyNone, s.listTokens},
+		{post, api("/admin/tokens"), "createToken", core.ScopeAdmin, BodyJSON, s.createToken},
+		{del, api("/admin/tokens/:id"), "revokeToken", core.ScopeAdmin, BodyNone, s.revokeToken},
+	}
+}
+
+// wrap puts the per-route checks in front of a handler: the body limit of
+// its kind, then authentication and the scope check.
+func (s *Server) wrap(r Route) echo.HandlerFunc {
+	limit := s.cfg.Server.MaxBodyBytes
+	if r.Body == BodyUpload {
+		limit = s.cfg.Server.MaxUploadBytes
+	}
+	h := r.Handler
+	return func(c *echo.Context) error {
+		req := c.Request()
+		if req.ContentLength > limit {
+			return tooLarge(limit)
+		}
+		if req.Body != nil && req.Body != http.NoBody {
+			req.Body = http.MaxBytesReader(c.Response(), req.Body, limit)
+		}
+		if r.Scope != ScopePublic {
+			if err := s.authorize(c, r.Scope); err != nil {
+				return err
+			}
+		}
+		return h(c)
+	}
+}

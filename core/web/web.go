@@ -1,0 +1,127 @@
+// Package web is retain's HTTP surface on Echo v5: one route table
+// (routes.go) with the permission each route needs, one handler file per
+// resource, one place that turns errors into HTTP answers (errors.go), and
+// the operations endpoints (/healthz, /readyz, /metrics).
+//
+// It may import the standard library, core, core/config, core/auth, Echo
+// and the metrics library. It never imports store/ or search/: it reaches
+// data through core.Service and the core.Store port only (core/app wires the
+// real implementations; core/arch_test.go enforces the direction).
+package web
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/VictoriaMetrics/metrics"
+	"github.com/labstack/echo/v5"
+
+	"github.com/retain-crm/retain/core"
+	"github.com/retain-crm/retain/core/config"
+)
+
+// Deps is everything the HTTP surface needs. core/app fills it in.
+type Deps struct {
+	Config  config.Config
+	Service *core.Service // customer, interaction and search reads and writes
+	Store   core.Store    // users, tokens, import jobs, backup and stats
+	Imports Importer      // may be nil: the import routes then answer 503
+	Logger  *slog.Logger
+	Version string
+	Now     func() time.Time // the clock; nil means time.Now
+}
+
+// Server is the configured Echo instance and its route table.
+type Server struct {
+	cfg     config.Config
+	svc     *core.Service
+	store   core.Store
+	imports Importer
+	log     *slog.Logger
+	version string
+	now     func() time.Time
+	started time.Time
+
+	e       *echo.Echo
+	routes  []Route
+	metrics *metrics.Set
+	reqs    requestMetrics
+
+	// tokenSeen remembers when LastUsedAt was last written per token, so a
+	// burst of requests does not write the token record on every request.
+	tokenMu   sync.Mutex
+	tokenSeen map[core.ID]time.Time
+}
+
+// New builds the Echo instance and registers every route of the table.
+func New(d Deps) (*Server, error) {
+	if d.Service == nil || d.Store == nil {
+		return nil, errors.New("web: Service and Store are required")
+	}
+	if d.Logger == nil {
+		d.Logger = slog.Default()
+	}
+	if d.Now == nil {
+		d.Now = time.Now
+	}
+	s := &Server{
+		cfg:       d.Config,
+		svc:       d.Service,
+		store:     d.Store,
+		imports:   d.Imports,
+		log:       d.Logger,
+		version:   d.Version,
+		now:       func() time.Time { return d.Now().UTC() },
+		metrics:   metrics.NewSet(),
+		tokenSeen: map[core.ID]time.Time{},
+	}
+	s.started = s.now()
+	s.reqs = newRequestMetrics(s.metrics)
+
+	e := echo.NewWithConfig(echo.Config{
+		Logger: d.Logger,
+		// Path parameters are matched on the raw path and unescaped
+		// afterwards, so an external id may contain an encoded slash.
+		Router:           echo.NewRouter(echo.RouterConfig{UnescapePathParamValues: true}),
+		HTTPErrorHandler: s.handleError,
+		// The real peer address; X-Forwarded-For is not trusted (the
+		// /metrics loopback check depends on it).
+		IPExtractor: echo.ExtractIPDirect(),
+	})
+	// Outermost first: the observer logs and counts every request (also
+	// 404/405) with its final status, then panics are recovered inside it.
+	e.Use(s.observe, s.recover, s.secureHeaders)
+
+	s.routes = s.routeTable()
+	seen := map[string]bool{}
+	for _, r := range s.routes {
+		key := r.Method + " " + r.Path
+		if seen[key] {
+			return nil, errors.New("web: duplicate route " + key)
+		}
+		seen[key] = true
+		if _, err := e.AddRoute(echo.Route{Method: r.Method, Path: r.Path, Name: r.Name, Handler: s.wrap(r)}); err != nil {
+			return nil, err
+		}
+	}
+	s.e = e
+	return s, nil
+}
+
+// Handler is the http.Handler to serve.
+func (s *Server) Handler() http.Handler { return s.e }
+
+// Routes returns a copy of the route table, for tests and the OpenAPI check.
+func (s *Server) Routes() []Route {
+	out := make([]Route, len(s.routes))
+	copy(out, s.routes)
+	return out
+}
+
+// ctx is the request's context; handlers pass it down so that a client
+// that goes away cancels the work.
+func ctx(c *echo.Context) context.Context { return c.Request().Context() }
