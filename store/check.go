@@ -1,0 +1,255 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"slices"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/retain-crm/retain/core"
+)
+
+// maxCheckErrors bounds what Check reports; past it the database is broken
+// enough that more lines help nobody.
+const maxCheckErrors = 1000
+
+// Check runs bbolt's page-level check and then verifies every secondary index
+// against the entities in both directions (each entry names an existing
+// entity that has the indexed value; each entity has all its entries), the
+// kept counters and the change log's records. It reads in one transaction.
+func (db *DB) Check(ctx context.Context) []error {
+	var errs []error
+	report := func(format string, args ...any) {
+		if len(errs) < maxCheckErrors {
+			errs = append(errs, fmt.Errorf(format, args...))
+		}
+	}
+	err := db.view(ctx, func(tx *bolt.Tx) error {
+		for err := range tx.Check() {
+			report("bbolt: %v", err)
+		}
+		if v := schemaVersion(tx); v != len(migrations) {
+			report("schema version %d, want %d", v, len(migrations))
+		}
+		missing := false
+		for _, b := range allBuckets {
+			if tx.Bucket(b.name) == nil {
+				report("bucket %s missing", b.name)
+				missing = true
+			}
+		}
+		if missing {
+			return nil
+		}
+		c := checker{tx: tx, ctx: ctx, report: report}
+		c.customers()
+		c.interactions()
+		c.accounts()
+		c.changes()
+		return ctx.Err()
+	})
+	if err != nil {
+		errs = append(errs, err)
+	}
+	return errs
+}
+
+type checker struct {
+	tx     *bolt.Tx
+	ctx    context.Context
+	report func(format string, args ...any)
+}
+
+func (c *checker) b(def bucketDef) *bolt.Bucket { return c.tx.Bucket(def.name) }
+
+func has(b *bolt.Bucket, k []byte) bool {
+	// A nil value means a nested bucket or nothing; index entries hold
+	// empty values, which bbolt returns as non-nil empty slices.
+	return b.Get(k) != nil
+}
+
+func (c *checker) customers() {
+	custs, ext := c.b(bCustomers), c.b(bCustExternal)
+	var n uint64
+	_ = custs.ForEach(func(k, v []byte) error {
+		n++
+		id := keyID(k)
+		cust, err := decodeCustomer(id, v)
+		if err != nil {
+			c.report("customer %d: %v", id, err)
+			return nil
+		}
+		if cust.ExternalID != "" {
+			if v := ext.Get([]byte(cust.ExternalID)); v == nil || keyID(v) != id {
+				c.report("customer %d: external id %q not indexed to it", id, cust.ExternalID)
+			}
+		}
+		for _, e := range customerIndexes(&cust) {
+			if !has(c.b(e.def), e.key) {
+				c.report("customer %d: %s entry missing", id, e.def.name)
+			}
+		}
+		return nil
+	})
+	if want := getUint(c.b(bMeta), metaCountCustomers); want != n {
+		c.report("customer counter is %d, %d customers stored", want, n)
+	}
+	_ = ext.ForEach(func(k, v []byte) error {
+		cust, err := getCustomer(c.tx, keyID(v))
+		if err != nil || cust.ExternalID != string(k) {
+			c.report("%s: %q names customer %d, which does not have it", bCustExternal.name, k, keyID(v))
+		}
+		return nil
+	})
+	for _, x := range []struct {
+		def bucketDef
+		get func(*core.Customer) []string
+	}{
+		{bCustEmail, func(c *core.Customer) []string { return c.Emails }},
+		{bCustPhone, func(c *core.Customer) []string { return c.Phones }},
+		{bCustTag, func(c *core.Customer) []string { return c.Tags }},
+	} {
+		_ = c.b(x.def).ForEach(func(k, _ []byte) error {
+			val, id, ok := splitValueKey(k)
+			if !ok {
+				c.report("%s: malformed key %x", x.def.name, k)
+				return nil
+			}
+			cust, err := getCustomer(c.tx, id)
+			if err != nil || !slices.Contains(x.get(&cust), val) {
+				c.report("%s: %q names customer %d, which does not have it", x.def.name, val, id)
+			}
+			return nil
+		})
+	}
+}
+
+func (c *checker) interactions() {
+	ib, custs := c.b(bInteractions), c.b(bCustomers)
+	tl, tm, idem := c.b(bTimeline), c.b(bInterTime), c.b(bIdempotency)
+	var n uint64
+	_ = ib.ForEach(func(k, v []byte) error {
+		n++
+		if n%10_000 == 0 && c.ctx.Err() != nil {
+			return c.ctx.Err()
+		}
+		id := keyID(k)
+		in, err := decodeInteraction(id, v)
+		if err != nil {
+			c.report("%v", err)
+			return nil
+		}
+		if !has(custs, idKey(in.CustomerID)) {
+			c.report("interaction %d: customer %d does not exist", id, in.CustomerID)
+		}
+		if t := tl.Get(timelineKey(in.CustomerID, in.Time, id)); t == nil || string(t) != string(in.Type) {
+			c.report("interaction %d: timeline entry missing or wrong", id)
+		}
+		if !has(tm, timeKey(in.Time, id)) {
+			c.report("interaction %d: time index entry missing", id)
+		}
+		if in.IdempotencyKey != "" {
+			if v := idem.Get([]byte(in.IdempotencyKey)); v == nil || keyID(v) != id {
+				c.report("interaction %d: idempotency key %q not indexed to it", id, in.IdempotencyKey)
+			}
+		}
+		return nil
+	})
+	if want := getUint(c.b(bMeta), metaCountInteractions); want != n {
+		c.report("interaction counter is %d, %d interactions stored", want, n)
+	}
+	_ = tl.ForEach(func(k, _ []byte) error {
+		if len(k) != idLen+timeLen+idLen {
+			c.report("%s: malformed key %x", bTimeline.name, k)
+			return nil
+		}
+		id := keyID(k)
+		in, err := getInteraction(c.tx, id)
+		if err != nil || in.CustomerID != keyID(k[:idLen]) || !in.Time.Equal(decodeTime(k[idLen:])) {
+			c.report("%s: entry for interaction %d does not match it", bTimeline.name, id)
+		}
+		return nil
+	})
+	_ = tm.ForEach(func(k, _ []byte) error {
+		if len(k) != timeLen+idLen {
+			c.report("%s: malformed key %x", bInterTime.name, k)
+			return nil
+		}
+		id := keyID(k)
+		in, err := getInteraction(c.tx, id)
+		if err != nil || !in.Time.Equal(decodeTime(k)) {
+			c.report("%s: entry for interaction %d does not match it", bInterTime.name, id)
+		}
+		return nil
+	})
+	_ = idem.ForEach(func(k, v []byte) error {
+		id := keyID(v)
+		in, err := getInteraction(c.tx, id)
+		if err != nil || in.IdempotencyKey != string(k) {
+			c.report("%s: %q names interaction %d, which does not have it", bIdempotency.name, k, id)
+		}
+		return nil
+	})
+}
+
+func (c *checker) accounts() {
+	users, byEmail := c.b(bUsers), c.b(bUserEmail)
+	_ = users.ForEach(func(k, v []byte) error {
+		u, err := decodeUser(keyID(k), v)
+		if err != nil {
+			c.report("%v", err)
+		} else if iv := byEmail.Get([]byte(u.Email)); iv == nil || keyID(iv) != u.ID {
+			c.report("user %d: email %q not indexed to it", u.ID, u.Email)
+		}
+		return nil
+	})
+	_ = byEmail.ForEach(func(k, v []byte) error {
+		u, err := getUser(c.tx, keyID(v))
+		if err != nil || u.Email != string(k) {
+			c.report("%s: %q names user %d, which does not have it", bUserEmail.name, k, keyID(v))
+		}
+		return nil
+	})
+	tokens, byHash := c.b(bTokens), c.b(bTokenHash)
+	_ = tokens.ForEach(func(k, v []byte) error {
+		t, err := decodeToken(keyID(k), v)
+		if err != nil {
+			c.report("%v", err)
+		} else if iv := byHash.Get(t.Hash); len(t.Hash) == 0 || iv == nil || keyID(iv) != t.ID {
+			c.report("token %d: hash not indexed to it", t.ID)
+		}
+		return nil
+	})
+	_ = byHash.ForEach(func(k, v []byte) error {
+		t, err := getToken(c.tx, keyID(v))
+		if err != nil || !bytes.Equal(t.Hash, k) {
+			c.report("%s: entry names token %d, which does not have it", bTokenHash.name, keyID(v))
+		}
+		return nil
+	})
+	_ = c.b(bImportJobs).ForEach(func(k, v []byte) error {
+		if _, err := decodeImportJob(keyID(k), v); err != nil {
+			c.report("%v", err)
+		}
+		return nil
+	})
+}
+
+func (c *checker) changes() {
+	b := c.b(bChanges)
+	seq := b.Sequence()
+	_ = b.ForEach(func(k, v []byte) error {
+		s := uint64(keyID(k))
+		if len(k) != idLen || s > seq {
+			c.report("change %x: key beyond the sequence %d", k, seq)
+		}
+		if ch, err := decodeChange(s, v); err != nil {
+			c.report("%v", err)
+		} else if ch.Kind != core.KindCustomer && ch.Kind != core.KindInteraction {
+			c.report("change %d: unknown kind %d", s, ch.Kind)
+		}
+		return nil
+	})
+}

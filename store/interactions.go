@@ -1,0 +1,475 @@
+package store
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/retain-crm/retain/core"
+)
+
+// AppendInteractions stores a batch in one transaction. Records are encoded
+// before the transaction (the ID is the key, not part of the record); inside
+// it, IDs are taken from the bucket sequence so the primary bucket only ever
+// appends, and each index's keys are put in sorted order.
+func (db *DB) AppendInteractions(ctx context.Context, in []core.Interaction) ([]core.AppendResult, error) {
+	if len(in) > core.MaxBatch {
+		return nil, core.Invalidf("at most %d interactions per batch", core.MaxBatch)
+	}
+	res := make([]core.AppendResult, len(in))
+	if len(in) == 0 {
+		return res, nil
+	}
+	recs := make([][]byte, len(in))
+	var custIDs []core.ID
+	for i := range in {
+		x := &in[i]
+		if x.CustomerID == 0 {
+			return nil, core.FieldErr(fmt.Sprintf("interactions[%d].customer_id", i), "required")
+		}
+		if len(x.IdempotencyKey) > maxIndexedLen {
+			return nil, core.FieldErr(fmt.Sprintf("interactions[%d].idempotency_key", i), "at most %d bytes", maxIndexedLen)
+		}
+		recs[i] = encodeInteraction(x)
+		custIDs = append(custIDs, x.CustomerID)
+	}
+	slices.Sort(custIDs)
+	custIDs = slices.Compact(custIDs)
+
+	err := db.update(ctx, func(tx *bolt.Tx) error {
+		ib, idem, custs := bucket(tx, bInteractions), bucket(tx, bIdempotency), bucket(tx, bCustomers)
+		custRecs := make(map[core.ID][]byte, len(custIDs))
+		for _, id := range custIDs {
+			v := custs.Get(idKey(id))
+			if v == nil {
+				return core.NotFoundf("customer %d", id)
+			}
+			custRecs[id] = v
+		}
+
+		// Assign IDs, skipping idempotency keys already stored or seen
+		// earlier in this batch.
+		seq := ib.Sequence()
+		var batchKeys map[string]core.ID
+		fresh := make([]int, 0, len(in))
+		for i := range in {
+			k := in[i].IdempotencyKey
+			if k != "" {
+				if id, ok := batchKeys[k]; ok {
+					res[i] = core.AppendResult{ID: id, Duplicate: true}
+					continue
+				}
+				if v := idem.Get([]byte(k)); v != nil {
+					res[i] = core.AppendResult{ID: keyID(v), Duplicate: true}
+					continue
+				}
+				if batchKeys == nil {
+					batchKeys = make(map[string]core.ID)
+				}
+			}
+			seq++
+			res[i].ID = core.ID(seq)
+			if k != "" {
+				batchKeys[k] = res[i].ID
+			}
+			fresh = append(fresh, i)
+		}
+		if len(fresh) == 0 {
+			return nil
+		}
+
+		// Primary records: ascending IDs, so bbolt appends to the last page.
+		for _, i := range fresh {
+			if err := ib.Put(idKey(res[i].ID), recs[i]); err != nil {
+				return err
+			}
+		}
+		if err := ib.SetSequence(seq); err != nil {
+			return err
+		}
+
+		// Indexes: keys carved from one arena each, sorted, then put.
+		tlArena := make([]byte, 0, len(fresh)*(idLen+timeLen+idLen))
+		tmArena := make([]byte, 0, len(fresh)*(timeLen+idLen))
+		type kv struct{ k, v []byte }
+		tl := make([]kv, 0, len(fresh))
+		tm := make([][]byte, 0, len(fresh))
+		var ik []kv
+		for _, i := range fresh {
+			x, id := &in[i], res[i].ID
+			n := len(tlArena)
+			tlArena = appendID(tlArena, x.CustomerID)
+			tlArena = appendTime(tlArena, x.Time)
+			tlArena = appendID(tlArena, id)
+			tl = append(tl, kv{tlArena[n:len(tlArena):len(tlArena)], []byte(x.Type)})
+			n = len(tmArena)
+			tmArena = appendTime(tmArena, x.Time)
+			tmArena = appendID(tmArena, id)
+			tm = append(tm, tmArena[n:len(tmArena):len(tmArena)])
+			if x.IdempotencyKey != "" {
+				ik = append(ik, kv{[]byte(x.IdempotencyKey), idKey(id)})
+			}
+		}
+		slices.SortFunc(tl, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
+		slices.SortFunc(tm, bytes.Compare)
+		slices.SortFunc(ik, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
+		tlb, tmb := bucket(tx, bTimeline), bucket(tx, bInterTime)
+		for _, e := range tl {
+			if err := tlb.Put(e.k, e.v); err != nil {
+				return err
+			}
+		}
+		for _, k := range tm {
+			if err := tmb.Put(k, nil); err != nil {
+				return err
+			}
+		}
+		for _, e := range ik {
+			if err := idem.Put(e.k, e.v); err != nil {
+				return err
+			}
+		}
+
+		changes := make([]core.Change, 0, len(fresh)+len(custIDs))
+		for _, i := range fresh {
+			changes = append(changes, core.Change{Kind: core.KindInteraction, ID: res[i].ID, CustomerID: in[i].CustomerID})
+		}
+
+		// FirstSeen/LastSeen: once per customer, patched in place in the
+		// record, and logged only when they moved.
+		type span struct{ first, last time.Time }
+		spans := make(map[core.ID]span, len(custIDs))
+		for _, i := range fresh {
+			x := &in[i]
+			s, ok := spans[x.CustomerID]
+			if !ok || x.Time.Before(s.first) {
+				s.first = x.Time
+			}
+			if !ok || x.Time.After(s.last) {
+				s.last = x.Time
+			}
+			spans[x.CustomerID] = s
+		}
+		for _, id := range custIDs {
+			s, ok := spans[id]
+			if !ok {
+				continue
+			}
+			rec := custRecs[id]
+			first, last := decodeSeen(rec)
+			nf, nl := first, last
+			if nf.IsZero() || s.first.Before(nf) {
+				nf = s.first
+			}
+			if nl.IsZero() || s.last.After(nl) {
+				nl = s.last
+			}
+			if nf.Equal(first) && nl.Equal(last) {
+				continue
+			}
+			if err := custs.Put(idKey(id), withSeen(rec, nf, nl)); err != nil {
+				return err
+			}
+			changes = append(changes, core.Change{Kind: core.KindCustomer, ID: id})
+		}
+		if err := logChanges(tx, changes); err != nil {
+			return err
+		}
+		return addUint(bucket(tx, bMeta), metaCountInteractions, int64(len(fresh)))
+	})
+	if err != nil {
+		return nil, fmt.Errorf("append interactions: %w", err)
+	}
+	return res, nil
+}
+
+func appendID(dst []byte, id core.ID) []byte {
+	return append(dst, byte(id>>56), byte(id>>48), byte(id>>40), byte(id>>32), byte(id>>24), byte(id>>16), byte(id>>8), byte(id))
+}
+
+// logChanges appends several changes with one sequence update.
+func logChanges(tx *bolt.Tx, cs []core.Change) error {
+	if len(cs) == 0 {
+		return nil
+	}
+	b := bucket(tx, bChanges)
+	seq := b.Sequence()
+	for _, c := range cs {
+		seq++
+		if err := b.Put(idKey(core.ID(seq)), encodeChange(c)); err != nil {
+			return err
+		}
+	}
+	return b.SetSequence(seq)
+}
+
+func getInteraction(tx *bolt.Tx, id core.ID) (core.Interaction, error) {
+	v := bucket(tx, bInteractions).Get(idKey(id))
+	if v == nil {
+		return core.Interaction{}, core.NotFoundf("interaction %d", id)
+	}
+	return decodeInteraction(id, v)
+}
+
+// GetInteraction returns one interaction.
+func (db *DB) GetInteraction(ctx context.Context, id core.ID) (core.Interaction, error) {
+	var in core.Interaction
+	err := db.view(ctx, func(tx *bolt.Tx) (err error) {
+		in, err = getInteraction(tx, id)
+		return err
+	})
+	return in, err
+}
+
+// GetInteractions returns the interactions among ids that exist.
+func (db *DB) GetInteractions(ctx context.Context, ids []core.ID) ([]core.Interaction, error) {
+	out := make([]core.Interaction, 0, len(ids))
+	err := db.view(ctx, func(tx *bolt.Tx) error {
+		b := bucket(tx, bInteractions)
+		for _, id := range ids {
+			v := b.Get(idKey(id))
+			if v == nil {
+				continue
+			}
+			in, err := decodeInteraction(id, v)
+			if err != nil {
+				return err
+			}
+			out = append(out, in)
+		}
+		return nil
+	})
+	return out, err
+}
+
+// Timeline returns a page of one customer's interactions, newest first. The
+// timeline index holds each interaction's type, so a type filter skips
+// records without reading them.
+func (db *DB) Timeline(ctx context.Context, customerID core.ID, q core.TimelineQuery) (core.Page[core.Interaction], error) {
+	var page core.Page[core.Interaction]
+	limit, err := pageLimit(q.Limit)
+	if err != nil {
+		return page, err
+	}
+	after, err := decodeCursor(q.Cursor, timeLen+idLen)
+	if err != nil {
+		return page, err
+	}
+	types := make([][]byte, len(q.Types))
+	for i, t := range q.Types {
+		types[i] = []byte(t)
+	}
+	prefix := idKey(customerID)
+	err = db.view(ctx, func(tx *bolt.Tx) error {
+		ib := bucket(tx, bInteractions)
+		c := bucket(tx, bTimeline).Cursor()
+		// Position on the first key below the start (exclusive).
+		var start []byte
+		switch {
+		case after != nil:
+			start = append(slices.Clone(prefix), after...)
+		case customerID < math.MaxUint64:
+			start = idKey(customerID + 1)
+		}
+		var k, v []byte
+		if start != nil {
+			k, _ = c.Seek(start)
+		}
+		if k == nil {
+			k, v = c.Last()
+		} else {
+			k, v = c.Prev()
+		}
+		var last []byte
+		for ; k != nil && bytes.HasPrefix(k, prefix); k, v = c.Prev() {
+			if len(types) > 0 && !slices.ContainsFunc(types, func(t []byte) bool { return bytes.Equal(t, v) }) {
+				continue
+			}
+			if len(page.Items) == limit {
+				page.Next = encodeCursor(last[idLen:])
+				break
+			}
+			id := keyID(k)
+			rec := ib.Get(idKey(id))
+			if rec == nil {
+				return fmt.Errorf("timeline of customer %d names missing interaction %d; run check", customerID, id)
+			}
+			in, err := decodeInteraction(id, rec)
+			if err != nil {
+				return err
+			}
+			page.Items = append(page.Items, in)
+			last = k
+		}
+		return nil
+	})
+	if err != nil {
+		return core.Page[core.Interaction]{}, err
+	}
+	return page, nil
+}
+
+// ScanInteractions calls fn for interactions with from <= Time < to in time
+// order, reading in short transactions; fn runs outside them.
+func (db *DB) ScanInteractions(ctx context.Context, from, to time.Time, fn func(core.Interaction) error) error {
+	var start, end []byte
+	if !from.IsZero() {
+		start = appendTime(nil, from)
+	}
+	if !to.IsZero() {
+		end = appendTime(nil, to)
+	}
+	return db.scanInteractions(ctx, bInterTime, start, end, fn)
+}
+
+// ScanAllInteractions calls fn for every interaction in ID order.
+func (db *DB) ScanAllInteractions(ctx context.Context, fn func(core.Interaction) error) error {
+	return db.scanInteractions(ctx, bInteractions, nil, nil, fn)
+}
+
+// scanInteractions walks def (the primary bucket or an index whose keys end
+// in the interaction id) from start (inclusive) to end (exclusive).
+func (db *DB) scanInteractions(ctx context.Context, def bucketDef, start, end []byte, fn func(core.Interaction) error) error {
+	var after []byte
+	for {
+		chunk := make([]core.Interaction, 0, scanChunk)
+		err := db.view(ctx, func(tx *bolt.Tx) error {
+			ib := bucket(tx, bInteractions)
+			c := bucket(tx, def).Cursor()
+			var k, v []byte
+			switch {
+			case after != nil:
+				if k, v = c.Seek(after); bytes.Equal(k, after) {
+					k, v = c.Next()
+				}
+			case start != nil:
+				k, v = c.Seek(start)
+			default:
+				k, v = c.First()
+			}
+			for ; k != nil && len(chunk) < scanChunk; k, v = c.Next() {
+				if end != nil && bytes.Compare(k, end) >= 0 {
+					break
+				}
+				id := keyID(k)
+				rec := v
+				if !bytes.Equal(def.name, bInteractions.name) {
+					rec = ib.Get(idKey(id))
+					if rec == nil {
+						return fmt.Errorf("index %s names missing interaction %d; run check", def.name, id)
+					}
+				}
+				in, err := decodeInteraction(id, rec)
+				if err != nil {
+					return err
+				}
+				chunk = append(chunk, in)
+				after = k
+			}
+			after = bytes.Clone(after) // k points into the mmap
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for _, in := range chunk {
+			if err := fn(in); err != nil {
+				return err
+			}
+		}
+		if len(chunk) < scanChunk {
+			return nil
+		}
+	}
+}
+
+// CountInteractions returns how many interactions are stored (a kept counter).
+func (db *DB) CountInteractions(ctx context.Context) (int, error) {
+	var n int
+	err := db.view(ctx, func(tx *bolt.Tx) error {
+		n = int(getUint(bucket(tx, bMeta), metaCountInteractions))
+		return nil
+	})
+	return n, err
+}
+
+// EraseCustomer removes the customer, all their interactions and every index
+// entry naming either, logging each deletion, in one transaction.
+func (db *DB) EraseCustomer(ctx context.Context, id core.ID) error {
+	err := db.update(ctx, func(tx *bolt.Tx) error {
+		cust, err := getCustomer(tx, id)
+		if err != nil {
+			return err
+		}
+		ib, tlb, tmb, idem := bucket(tx, bInteractions), bucket(tx, bTimeline), bucket(tx, bInterTime), bucket(tx, bIdempotency)
+		prefix := idKey(id)
+		var keys [][]byte
+		c := tlb.Cursor()
+		for k, _ := c.Seek(prefix); k != nil && bytes.HasPrefix(k, prefix); k, _ = c.Next() {
+			keys = append(keys, bytes.Clone(k))
+		}
+		changes := make([]core.Change, 0, len(keys)+1)
+		var erased int64
+		for _, k := range keys {
+			iid := keyID(k)
+			if rec := ib.Get(idKey(iid)); rec != nil {
+				in, err := decodeInteraction(iid, rec)
+				if err != nil {
+					return err
+				}
+				if in.IdempotencyKey != "" {
+					if v := idem.Get([]byte(in.IdempotencyKey)); v != nil && keyID(v) == iid {
+						if err := idem.Delete([]byte(in.IdempotencyKey)); err != nil {
+							return err
+						}
+					}
+				}
+				if err := tmb.Delete(timeKey(in.Time, iid)); err != nil {
+					return err
+				}
+				if err := ib.Delete(idKey(iid)); err != nil {
+					return err
+				}
+				erased++
+			}
+			if err := tlb.Delete(k); err != nil {
+				return err
+			}
+			changes = append(changes, core.Change{Kind: core.KindInteraction, ID: iid, CustomerID: id, Deleted: true})
+		}
+		if cust.ExternalID != "" {
+			ext := bucket(tx, bCustExternal)
+			if v := ext.Get([]byte(cust.ExternalID)); v != nil && keyID(v) == id {
+				if err := ext.Delete([]byte(cust.ExternalID)); err != nil {
+					return err
+				}
+			}
+		}
+		for _, e := range customerIndexes(&cust) {
+			if err := bucket(tx, e.def).Delete(e.key); err != nil {
+				return err
+			}
+		}
+		if err := bucket(tx, bCustomers).Delete(prefix); err != nil {
+			return err
+		}
+		changes = append(changes, core.Change{Kind: core.KindCustomer, ID: id, Deleted: true})
+		if err := logChanges(tx, changes); err != nil {
+			return err
+		}
+		meta := bucket(tx, bMeta)
+		if err := addUint(meta, metaCountInteractions, -erased); err != nil {
+			return err
+		}
+		return addUint(meta, metaCountCustomers, -1)
+	})
+	if err != nil {
+		return fmt.Errorf("erase customer %d: %w", id, err)
+	}
+	return nil
+}
