@@ -74,6 +74,8 @@ type Options struct {
 	Rejected io.Writer
 	// Progress is called after every batch and at the end.
 	Progress func(Progress)
+	// OnReject, when set, is called for every rejected row as it happens.
+	OnReject func(core.RowError)
 	// Limits; zero means the defaults.
 	MaxRecordBytes int
 	MaxFieldBytes  int
@@ -456,8 +458,12 @@ func (ru *run) reject(rec *record, field, reason string) {
 
 func (ru *run) rejectCopy(rc rowCopy, field, reason string) {
 	ru.prog.Rejected++
+	re := core.RowError{Line: rc.line, Field: field, Reason: reason}
 	if len(ru.errs) < core.MaxJobErrors {
-		ru.errs = append(ru.errs, core.RowError{Line: rc.line, Field: field, Reason: reason})
+		ru.errs = append(ru.errs, re)
+	}
+	if ru.opts.OnReject != nil {
+		ru.opts.OnReject(re)
 	}
 	if ru.rej == nil {
 		return

@@ -199,12 +199,12 @@ type named struct {
 // custPlan maps columns to a customer (or, with the customer. prefix, to the
 // stub created for an interaction's unknown customer).
 type custPlan struct {
-	externalID, name, first, last                *colRef
-	emails, phones, tags                         []*colRef
+	externalID, name, first, last               *colRef
+	emails, phones, tags                        []*colRef
 	line1, line2, city, region, postal, country *colRef
-	locale, timeZone                             *colRef
-	attrs, consent                               []named
-	any                                          bool // some column maps to the customer
+	locale, timeZone                            *colRef
+	attrs, consent                              []named
+	any                                         bool // some column maps to the customer
 }
 
 // plan is a compiled mapping for one file.
