@@ -47,8 +47,11 @@ func bindJSON(c *echo.Context, v any) error {
 // value, no unknown fields, no trailing data. Errors are ErrInvalid and
 // name the field where encoding/json tells it.
 func decodeJSON(b []byte, v any) error {
-	if len(bytes.TrimSpace(b)) == 0 {
+	switch t := bytes.TrimSpace(b); {
+	case len(t) == 0:
 		return core.Invalidf("request body is empty; expected a JSON object")
+	case string(t) == "null":
+		return core.Invalidf("expected a JSON object, got null")
 	}
 	if !utf8.Valid(b) {
 		i := 0

@@ -57,7 +57,9 @@ func errorResponse(err error) (status int, d ErrorDetail, internal bool) {
 		if !errors.Is(err, k.kind) {
 			continue
 		}
-		d = ErrorDetail{Code: k.code, Message: err.Error(), Field: core.ErrorField(err)}
+		// The code already says the kind; the message says what exactly.
+		msg := strings.TrimPrefix(err.Error(), k.kind.Error()+": ")
+		d = ErrorDetail{Code: k.code, Message: msg, Field: core.ErrorField(err)}
 		var fe *core.FieldError
 		if errors.As(err, &fe) {
 			d.Message = fe.Message
@@ -99,7 +101,7 @@ func (s *Server) handleError(c *echo.Context, err error) {
 		return
 	}
 	status, d, internal := errorResponse(err)
-	if internal {
+	if internal && !errors.Is(err, errPanic) { // a panic was logged with its stack
 		s.log.Error("request failed", "method", c.Request().Method, "route", routeLabel(c), "error", err)
 	}
 	h := c.Response().Header()

@@ -20,12 +20,12 @@ func TestErrorResponse(t *testing.T) {
 		msg      string
 		internal bool
 	}{
-		{core.NotFoundf("customer 5"), 404, "not_found", "", "not found: customer 5", false},
+		{core.NotFoundf("customer 5"), 404, "not_found", "", "customer 5", false},
 		{core.FieldErr("emails[1]", "bad"), 400, "invalid", "emails[1]", "bad", false},
 		{fmt.Errorf("wrapped: %w", core.FieldErr("x", "y")), 400, "invalid", "x", "y", false},
-		{core.Conflictf("external id taken"), 409, "conflict", "", "conflict: external id taken", false},
-		{unauthorized("no token"), 401, "unauthorized", "", "unauthorized: no token", false},
-		{forbidden("scope"), 403, "forbidden", "", "forbidden: scope", false},
+		{core.Conflictf("external id taken"), 409, "conflict", "", "external id taken", false},
+		{unauthorized("no token"), 401, "unauthorized", "", "no token", false},
+		{forbidden("scope"), 403, "forbidden", "", "scope", false},
 		{core.ErrTooLarge, 413, "too_large", "", "too large", false},
 		{&http.MaxBytesError{Limit: 10}, 413, "too_large", "", "request body is larger than 10 bytes", false},
 		{core.ErrUnavailable, 503, "unavailable", "", "unavailable", false},

@@ -70,8 +70,8 @@ func (s *Server) recover(next echo.HandlerFunc) echo.HandlerFunc {
 	}
 }
 
-// errPanic is internal (500) but already logged with its stack; handleError
-// logs it once more only as "request failed", without the stack.
+// errPanic is internal (500); recover has logged it with its stack, so
+// handleError does not log it again.
 var errPanic = errors.New("panic recovered")
 
 // secureHeaders: JSON must never be sniffed into HTML, and API answers
