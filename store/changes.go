@@ -11,15 +11,21 @@ import (
 	"github.com/retain-crm/retain/core"
 )
 
-// logChange appends c to the change log in the writing transaction.
-func logChange(tx *bolt.Tx, c core.Change) error {
+// logChanges appends the changes of one write transaction to the log, as
+// one record keyed by the first change's Seq.
+func logChanges(tx *bolt.Tx, cs []core.Change) error {
+	if len(cs) == 0 {
+		return nil
+	}
 	b := bucket(tx, bChanges)
-	seq, err := b.NextSequence()
-	if err != nil {
+	first := b.Sequence() + 1
+	if err := b.SetSequence(first + uint64(len(cs)) - 1); err != nil {
 		return err
 	}
-	return b.Put(idKey(core.ID(seq)), encodeChange(c))
+	return b.Put(idKey(core.ID(first)), encodeChanges(cs))
 }
+
+func logChange(tx *bolt.Tx, c core.Change) error { return logChanges(tx, []core.Change{c}) }
 
 // Changes returns up to limit change-log entries with Seq > after, in order.
 func (db *DB) Changes(ctx context.Context, after uint64, limit int) ([]core.Change, error) {
@@ -29,12 +35,26 @@ func (db *DB) Changes(ctx context.Context, after uint64, limit int) ([]core.Chan
 	var out []core.Change
 	err := db.view(ctx, func(tx *bolt.Tx) error {
 		c := bucket(tx, bChanges).Cursor()
-		for k, v := c.Seek(idKey(core.ID(after + 1))); k != nil && len(out) < limit; k, v = c.Next() {
-			ch, err := decodeChange(binary.BigEndian.Uint64(k), v)
-			if err != nil {
+		// The record holding after+1 starts at or before it.
+		k, v := c.Seek(idKey(core.ID(after + 1)))
+		if k == nil || binary.BigEndian.Uint64(k) > after+1 {
+			if pk, pv := c.Prev(); pk != nil {
+				k, v = pk, pv
+			} else {
+				k, v = c.First()
+			}
+		}
+		var buf []core.Change
+		for ; k != nil && len(out) < limit; k, v = c.Next() {
+			var err error
+			if buf, err = decodeChanges(binary.BigEndian.Uint64(k), v, buf[:0]); err != nil {
 				return err
 			}
-			out = append(out, ch)
+			for _, ch := range buf {
+				if ch.Seq > after && len(out) < limit {
+					out = append(out, ch)
+				}
+			}
 		}
 		return nil
 	})
@@ -53,18 +73,28 @@ func (db *DB) LastChange(ctx context.Context) (uint64, error) {
 	return seq, err
 }
 
-// TrimChanges drops entries with Seq <= upTo, in bounded transactions so a
-// huge backlog does not make one huge commit.
+// TrimChanges drops the log records whose changes all have Seq <= upTo (a
+// record straddling upTo stays; Changes skips what was asked past). It works
+// in bounded transactions so a huge backlog is not one huge commit.
 func (db *DB) TrimChanges(ctx context.Context, upTo uint64) error {
-	end := idKey(core.ID(upTo))
+	const chunk = 10_000
 	for {
 		var n int
 		err := db.update(ctx, func(tx *bolt.Tx) error {
 			b := bucket(tx, bChanges)
 			var keys [][]byte
 			c := b.Cursor()
-			for k, _ := c.First(); k != nil && bytes.Compare(k, end) <= 0 && len(keys) < 50_000; k, _ = c.Next() {
+			for k, _ := c.First(); k != nil && len(keys) < chunk; {
+				nk, _ := c.Next()
+				last := b.Sequence()
+				if nk != nil {
+					last = binary.BigEndian.Uint64(nk) - 1
+				}
+				if last > upTo {
+					break
+				}
 				keys = append(keys, bytes.Clone(k))
+				k = nk
 			}
 			// Delete after walking: deleting under a bbolt cursor skips keys.
 			for _, k := range keys {
@@ -78,7 +108,7 @@ func (db *DB) TrimChanges(ctx context.Context, upTo uint64) error {
 		if err != nil {
 			return fmt.Errorf("trim changes: %w", err)
 		}
-		if n < 50_000 {
+		if n < chunk {
 			return nil
 		}
 	}

@@ -240,16 +240,31 @@ func (c *checker) accounts() {
 func (c *checker) changes() {
 	b := c.b(bChanges)
 	seq := b.Sequence()
+	var next uint64 // first Seq the next record must have; 0 before the first
+	var buf []core.Change
 	_ = b.ForEach(func(k, v []byte) error {
-		s := uint64(keyID(k))
-		if len(k) != idLen || s > seq {
-			c.report("change %x: key beyond the sequence %d", k, seq)
+		if len(k) != idLen {
+			c.report("change record %x: malformed key", k)
+			return nil
 		}
-		if ch, err := decodeChange(s, v); err != nil {
+		first := uint64(keyID(k))
+		if next != 0 && first != next {
+			c.report("change record %d: expected to start at %d", first, next)
+		}
+		var err error
+		if buf, err = decodeChanges(first, v, buf[:0]); err != nil {
 			c.report("%v", err)
-		} else if ch.Kind != core.KindCustomer && ch.Kind != core.KindInteraction {
-			c.report("change %d: unknown kind %d", s, ch.Kind)
+			return nil
+		}
+		next = first + uint64(len(buf))
+		for _, ch := range buf {
+			if ch.Kind != core.KindCustomer && ch.Kind != core.KindInteraction {
+				c.report("change %d: unknown kind %d", ch.Seq, ch.Kind)
+			}
 		}
 		return nil
 	})
+	if next != 0 && next-1 != seq {
+		c.report("change log ends at %d, its sequence is %d", next-1, seq)
+	}
 }

@@ -37,6 +37,9 @@ type Options struct {
 	Timeout time.Duration
 	// ReadOnly opens the file with a shared lock and refuses writes.
 	ReadOnly bool
+	// PageSize sets the page size of a new file; 0 means the OS page size.
+	// An existing file keeps the size it was created with.
+	PageSize int
 }
 
 // DB is the bbolt-backed core.Store.
@@ -67,6 +70,7 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 		NoSync:       opts.NoSync,
 		ReadOnly:     opts.ReadOnly,
 		FreelistType: bolt.FreelistMapType, // O(1) page allocation in a large, churned file
+		PageSize:     opts.PageSize,
 	})
 	if err != nil {
 		return nil, openError(path, err)

@@ -21,11 +21,6 @@ import (
 
 const (
 	formatV1 = 1
-
-	// seenOffset and seenLen place a customer's FirstSeen and LastSeen at a
-	// fixed spot so AppendInteractions can update them without decoding.
-	seenOffset = 1
-	seenLen    = 2 * timeLen
 )
 
 var errCorrupt = errors.New("corrupt record")
@@ -231,9 +226,7 @@ const (
 
 func encodeCustomer(c *core.Customer) ([]byte, error) {
 	e := encoder{b: make([]byte, 0, 128)}
-	e.byte(formatV1)
-	e.b = appendTime(e.b, c.FirstSeen)
-	e.b = appendTime(e.b, c.LastSeen)
+	e.byte(formatV1) // FirstSeen and LastSeen are not stored: see customerSeen
 	e.str(c.ExternalID)
 	e.str(c.Name)
 	e.strs(c.Emails)
@@ -290,12 +283,11 @@ func b2i(v bool) byte {
 }
 
 func decodeCustomer(id core.ID, b []byte) (core.Customer, error) {
-	if len(b) < seenOffset+seenLen || b[0] != formatV1 {
+	d := decoder{b: b}
+	if d.byte() != formatV1 {
 		return core.Customer{}, fmt.Errorf("customer %d: %w", id, errCorrupt)
 	}
 	c := core.Customer{ID: id}
-	c.FirstSeen, c.LastSeen = decodeSeen(b)
-	d := decoder{b: b[seenOffset+seenLen:]}
 	c.ExternalID = d.str()
 	c.Name = d.str()
 	c.Emails = d.strs()
@@ -351,39 +343,41 @@ func decodeCustomer(id core.ID, b []byte) (core.Customer, error) {
 	return c, nil
 }
 
-// decodeSeen reads FirstSeen and LastSeen of an encoded customer.
-func decodeSeen(b []byte) (first, last time.Time) {
-	return decodeTime(b[seenOffset:]), decodeTime(b[seenOffset+timeLen:])
-}
-
-// withSeen returns a copy of an encoded customer with new FirstSeen/LastSeen.
-func withSeen(b []byte, first, last time.Time) []byte {
-	out := slices.Clone(b)
-	appendTime(out[seenOffset:seenOffset], first)
-	appendTime(out[seenOffset+timeLen:seenOffset+timeLen], last)
-	return out
-}
-
-func encodeChange(c core.Change) []byte {
-	e := encoder{b: make([]byte, 0, 20)}
-	e.byte(byte(c.Kind))
-	e.bool(c.Deleted)
-	e.uvarint(uint64(c.ID))
-	e.uvarint(uint64(c.CustomerID))
+// A change-log record holds every change of one write transaction (an
+// append of 10,000 interactions is one put, not 10,000). It is keyed by the
+// Seq of its first change; the others follow in order.
+func encodeChanges(cs []core.Change) []byte {
+	e := encoder{b: make([]byte, 0, 4+len(cs)*8)}
+	e.uvarint(uint64(len(cs)))
+	for _, c := range cs {
+		e.byte(byte(c.Kind)<<1 | b2i(c.Deleted))
+		e.uvarint(uint64(c.ID))
+		e.uvarint(uint64(c.CustomerID))
+	}
 	return e.b
 }
 
-func decodeChange(seq uint64, b []byte) (core.Change, error) {
+// decodeChanges appends the changes of the record keyed first to out.
+func decodeChanges(first uint64, b []byte, out []core.Change) ([]core.Change, error) {
 	d := decoder{b: b}
-	c := core.Change{Seq: seq}
-	c.Kind = core.EntityKind(d.byte())
-	c.Deleted = d.bool()
-	c.ID = core.ID(d.uvarint())
-	c.CustomerID = core.ID(d.uvarint())
-	if err := d.done(); err != nil {
-		return core.Change{}, fmt.Errorf("change %d: %w", seq, err)
+	n := d.count()
+	if n == 0 {
+		d.fail()
 	}
-	return c, nil
+	for i := range n {
+		kd := d.byte()
+		c := core.Change{Seq: first + uint64(i), Kind: core.EntityKind(kd >> 1), Deleted: kd&1 == 1}
+		c.ID = core.ID(d.uvarint())
+		c.CustomerID = core.ID(d.uvarint())
+		if d.err != nil {
+			break
+		}
+		out = append(out, c)
+	}
+	if err := d.done(); err != nil {
+		return out, fmt.Errorf("change record %d: %w", first, err)
+	}
+	return out, nil
 }
 
 // The JSON records carry the fields core hides from the API (json:"-").

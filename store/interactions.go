@@ -43,13 +43,10 @@ func (db *DB) AppendInteractions(ctx context.Context, in []core.Interaction) ([]
 
 	err := db.update(ctx, func(tx *bolt.Tx) error {
 		ib, idem, custs := bucket(tx, bInteractions), bucket(tx, bIdempotency), bucket(tx, bCustomers)
-		custRecs := make(map[core.ID][]byte, len(custIDs))
 		for _, id := range custIDs {
-			v := custs.Get(idKey(id))
-			if v == nil {
+			if custs.Get(idKey(id)) == nil {
 				return core.NotFoundf("customer %d", id)
 			}
-			custRecs[id] = v
 		}
 
 		// Assign IDs, skipping idempotency keys already stored or seen
@@ -84,8 +81,13 @@ func (db *DB) AppendInteractions(ctx context.Context, in []core.Interaction) ([]
 		}
 
 		// Primary records: ascending IDs, so bbolt appends to the last page.
+		// Keys and values must stay untouched until commit, so they are
+		// carved from arenas that live as long as the transaction.
+		idArena := make([]byte, 0, len(fresh)*idLen*2)
 		for _, i := range fresh {
-			if err := ib.Put(idKey(res[i].ID), recs[i]); err != nil {
+			n := len(idArena)
+			idArena = appendID(idArena, res[i].ID)
+			if err := ib.Put(idArena[n:], recs[i]); err != nil {
 				return err
 			}
 		}
@@ -93,32 +95,73 @@ func (db *DB) AppendInteractions(ctx context.Context, in []core.Interaction) ([]
 			return err
 		}
 
-		// Indexes: keys carved from one arena each, sorted, then put.
+		// Indexes: keys built in arenas, sorted, then put in order.
 		tlArena := make([]byte, 0, len(fresh)*(idLen+timeLen+idLen))
 		tmArena := make([]byte, 0, len(fresh)*(timeLen+idLen))
 		type kv struct{ k, v []byte }
 		tl := make([]kv, 0, len(fresh))
 		tm := make([][]byte, 0, len(fresh))
 		var ik []kv
+		typeVals := map[core.InteractionType][]byte{}
 		for _, i := range fresh {
 			x, id := &in[i], res[i].ID
+			tv, ok := typeVals[x.Type]
+			if !ok {
+				tv = []byte(x.Type)
+				typeVals[x.Type] = tv
+			}
 			n := len(tlArena)
 			tlArena = appendID(tlArena, x.CustomerID)
 			tlArena = appendTime(tlArena, x.Time)
 			tlArena = appendID(tlArena, id)
-			tl = append(tl, kv{tlArena[n:len(tlArena):len(tlArena)], []byte(x.Type)})
+			tl = append(tl, kv{tlArena[n:len(tlArena):len(tlArena)], tv})
 			n = len(tmArena)
 			tmArena = appendTime(tmArena, x.Time)
 			tmArena = appendID(tmArena, id)
 			tm = append(tm, tmArena[n:len(tmArena):len(tmArena)])
 			if x.IdempotencyKey != "" {
-				ik = append(ik, kv{[]byte(x.IdempotencyKey), idKey(id)})
+				n = len(idArena)
+				idArena = appendID(idArena, id)
+				ik = append(ik, kv{[]byte(x.IdempotencyKey), idArena[n:len(idArena):len(idArena)]})
 			}
 		}
 		slices.SortFunc(tl, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
 		slices.SortFunc(tm, bytes.Compare)
 		slices.SortFunc(ik, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
 		tlb, tmb := bucket(tx, bTimeline), bucket(tx, bInterTime)
+
+		// A customer changes (for the log) only when the batch moves their
+		// FirstSeen or LastSeen, which are the ends of the timeline; read
+		// them before the timeline grows. Nothing is rewritten.
+		type span struct{ first, last time.Time }
+		spans := make(map[core.ID]span, len(custIDs))
+		for _, i := range fresh {
+			x := &in[i]
+			s, ok := spans[x.CustomerID]
+			if !ok || x.Time.Before(s.first) {
+				s.first = x.Time
+			}
+			if !ok || x.Time.After(s.last) {
+				s.last = x.Time
+			}
+			spans[x.CustomerID] = s
+		}
+		changes := make([]core.Change, 0, len(fresh)+len(spans))
+		for _, i := range fresh {
+			changes = append(changes, core.Change{Kind: core.KindInteraction, ID: res[i].ID, CustomerID: in[i].CustomerID})
+		}
+		tlc := tlb.Cursor()
+		for _, id := range custIDs {
+			s, ok := spans[id]
+			if !ok {
+				continue
+			}
+			first, last := customerSeen(tlc, id)
+			if first.IsZero() || s.first.Before(first) || s.last.After(last) {
+				changes = append(changes, core.Change{Kind: core.KindCustomer, ID: id})
+			}
+		}
+
 		for _, e := range tl {
 			if err := tlb.Put(e.k, e.v); err != nil {
 				return err
@@ -135,48 +178,6 @@ func (db *DB) AppendInteractions(ctx context.Context, in []core.Interaction) ([]
 			}
 		}
 
-		changes := make([]core.Change, 0, len(fresh)+len(custIDs))
-		for _, i := range fresh {
-			changes = append(changes, core.Change{Kind: core.KindInteraction, ID: res[i].ID, CustomerID: in[i].CustomerID})
-		}
-
-		// FirstSeen/LastSeen: once per customer, patched in place in the
-		// record, and logged only when they moved.
-		type span struct{ first, last time.Time }
-		spans := make(map[core.ID]span, len(custIDs))
-		for _, i := range fresh {
-			x := &in[i]
-			s, ok := spans[x.CustomerID]
-			if !ok || x.Time.Before(s.first) {
-				s.first = x.Time
-			}
-			if !ok || x.Time.After(s.last) {
-				s.last = x.Time
-			}
-			spans[x.CustomerID] = s
-		}
-		for _, id := range custIDs {
-			s, ok := spans[id]
-			if !ok {
-				continue
-			}
-			rec := custRecs[id]
-			first, last := decodeSeen(rec)
-			nf, nl := first, last
-			if nf.IsZero() || s.first.Before(nf) {
-				nf = s.first
-			}
-			if nl.IsZero() || s.last.After(nl) {
-				nl = s.last
-			}
-			if nf.Equal(first) && nl.Equal(last) {
-				continue
-			}
-			if err := custs.Put(idKey(id), withSeen(rec, nf, nl)); err != nil {
-				return err
-			}
-			changes = append(changes, core.Change{Kind: core.KindCustomer, ID: id})
-		}
 		if err := logChanges(tx, changes); err != nil {
 			return err
 		}
@@ -190,22 +191,6 @@ func (db *DB) AppendInteractions(ctx context.Context, in []core.Interaction) ([]
 
 func appendID(dst []byte, id core.ID) []byte {
 	return append(dst, byte(id>>56), byte(id>>48), byte(id>>40), byte(id>>32), byte(id>>24), byte(id>>16), byte(id>>8), byte(id))
-}
-
-// logChanges appends several changes with one sequence update.
-func logChanges(tx *bolt.Tx, cs []core.Change) error {
-	if len(cs) == 0 {
-		return nil
-	}
-	b := bucket(tx, bChanges)
-	seq := b.Sequence()
-	for _, c := range cs {
-		seq++
-		if err := b.Put(idKey(core.ID(seq)), encodeChange(c)); err != nil {
-			return err
-		}
-	}
-	return b.SetSequence(seq)
 }
 
 func getInteraction(tx *bolt.Tx, id core.ID) (core.Interaction, error) {
