@@ -260,4 +260,3 @@ func checkSummary(i int, s Summary) error {
 	}
 	return nil
 }
-
