@@ -255,14 +255,25 @@ func (a *app) expand(s string) string {
 	return s
 }
 
-func runScenarios(t *testing.T, list []scenario) {
-	t.Helper()
+func runScenarios(parent *testing.T, list []scenario) {
+	parent.Helper()
+	// Scenarios that cannot change anything (reads, and refusals checked
+	// with unchanged) share one app; every other one gets a fresh app, so
+	// no scenario sees another's writes. Opening an app costs ~100 ms.
+	var shared *app
 	for _, sc := range list {
-		t.Run(sc.name, func(t *testing.T) {
+		parent.Run(sc.name, func(t *testing.T) {
 			var a *app
-			if sc.cfg != nil {
+			switch {
+			case sc.cfg != nil:
 				a = newAppWith(t, sc.cfg)
-			} else {
+			case sc.setup == nil && sc.after == nil && (sc.method == "GET" || sc.unchanged):
+				if shared == nil {
+					shared = newApp(parent) // lives as long as the whole table
+				}
+				a = shared
+				a.t = t
+			default:
 				a = newApp(t)
 			}
 			if sc.setup != nil {
