@@ -213,8 +213,10 @@ func (g *gen) bankSim() {
 	employer := pick(g.r, employers)
 	from := time.Unix(max(p.acq, g.ws), 0).UTC()
 	ms := time.Date(from.Year(), from.Month(), 1, 0, 0, 0, 0, time.UTC)
+	acct := g.accountNo(0)
 	for m := 0; ms.Unix() < end; m++ {
 		me := ms.AddDate(0, 1, 0)
+		month := ms.Format("2006-01")
 		t0, t1 := ms.Unix(), me.Unix()
 		act := g.activity(t0)
 		// balance drifts with the customer's engagement
@@ -234,7 +236,7 @@ func (g *gen) bankSim() {
 			if in > 0 || act > 0.2 {
 				e := g.add(g.localTime(min(t1, end)-day, 20, 23), "transaction", "")
 				g.money(e, g.pln(math.Round(in+out)))
-				e.Properties = map[string]string{"kind": "monthly_summary", "month": ms.Format("2006-01"), "account": g.accountNo(0),
+				e.Properties = map[string]string{"kind": "monthly_summary", "month": month, "account": acct,
 					"inflow": core.FormatAmount(g.pln(in), g.o.Currency), "outflow": core.FormatAmount(g.pln(out), g.o.Currency),
 					"count": strconv.Itoa(int(math.Round(act * float64(5+g.r.IntN(40)))))}
 				if in > 0 && p.salary {
@@ -243,7 +245,7 @@ func (g *gen) bankSim() {
 			}
 			e := g.add(min(t1, end)-1, "balance", "")
 			g.money(e, g.pln(math.Round(bal)))
-			e.Properties = map[string]string{"product": "current_account", "account": g.accountNo(0), "month": ms.Format("2006-01")}
+			e.Properties = map[string]string{"product": "current_account", "account": acct, "month": month}
 		}
 		for range g.poisson(0.25 * k * act) {
 			mc := pick(g.r, merchants)
@@ -279,7 +281,7 @@ func (g *gen) bankSim() {
 			func(t *texts) []string { return t.bankUpdate },
 			func(t *texts) []string { return t.bankClose })
 	}
-	if g.chance(map[bool]float64{true: 0.3, false: 0.03}[p.segment == "affluent" || p.segment == "private"]) {
+	if pNote := 0.03 + 0.27*b2f(p.segment == "affluent" || p.segment == "private"); g.chance(pNote) {
 		g.note(max(p.acq, g.ws) + g.r.Int64N(g.we-max(p.acq, g.ws)))
 	}
 	if g.chance(0.08) {

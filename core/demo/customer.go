@@ -154,9 +154,12 @@ func (g *gen) customer() core.Customer {
 	return c
 }
 
-// firstName of the loaded customer, for message templates; re-derived from
-// the record stream so that it matches the customer's name.
+// firstName of the loaded customer, for message templates. It is the first
+// draw makePerson makes from the record stream, so it matches the name.
 func (g *gen) firstName() string {
 	g.reseed(streamRecord)
-	return makePerson(g.r, g.p.lang, g.p.female, g.idx+1).first
+	if g.p.female {
+		return native(pick(g.r, g.p.lang.female))
+	}
+	return native(pick(g.r, g.p.lang.male))
 }

@@ -67,15 +67,16 @@ var boxes = []struct{ plan, price string }{
 // only needs prices that look right, not exchange rates. Unlisted
 // currencies are priced one to one.
 func eurRate(code string) float64 {
-	r := map[string]float64{"EUR": 1, "USD": 1.08, "GBP": 0.85, "PLN": 4.3, "RUB": 100, "UAH": 45, "JPY": 160, "CHF": 0.95,
-		"SEK": 11.4, "NOK": 11.6, "DKK": 7.46, "CZK": 25, "HUF": 395, "RON": 5, "BGN": 1.96, "CAD": 1.47, "AUD": 1.65,
-		"NZD": 1.8, "TRY": 35, "INR": 90, "CNY": 7.8, "BRL": 5.9, "MXN": 19, "ZAR": 20, "KRW": 1450, "ILS": 4, "KZT": 500,
-		"HKD": 8.4, "SGD": 1.45, "AED": 4, "SAR": 4, "THB": 38, "IDR": 17000, "VND": 27000, "CLP": 1000, "ISK": 150}[code]
-	if r == 0 {
-		return 1
+	if r, ok := eurRates[code]; ok {
+		return r
 	}
-	return r
+	return 1
 }
+
+var eurRates = map[string]float64{"EUR": 1, "USD": 1.08, "GBP": 0.85, "PLN": 4.3, "RUB": 100, "UAH": 45, "JPY": 160, "CHF": 0.95,
+	"SEK": 11.4, "NOK": 11.6, "DKK": 7.46, "CZK": 25, "HUF": 395, "RON": 5, "BGN": 1.96, "CAD": 1.47, "AUD": 1.65,
+	"NZD": 1.8, "TRY": 35, "INR": 90, "CNY": 7.8, "BRL": 5.9, "MXN": 19, "ZAR": 20, "KRW": 1450, "ILS": 4, "KZT": 500,
+	"HKD": 8.4, "SGD": 1.45, "AED": 4, "SAR": 4, "THB": 38, "IDR": 17000, "VND": 27000, "CLP": 1000, "ISK": 150}
 
 // convert turns minor units of base into a shop price in the generator's
 // currency, rounded the way shops price (12.90, 55.90, 1 990).
@@ -302,7 +303,7 @@ func (g *gen) d2cOrder(t int64, n int) {
 	ref := g.orderRef(t, n)
 	lines := 1 + g.poisson(0.8)
 	items := make([]core.LineItem, 0, lines+1)
-	var total, free int64
+	var total int64
 	for i := range lines {
 		var pr product
 		for {
@@ -319,8 +320,7 @@ func (g *gen) d2cOrder(t int64, n int) {
 		items = append(items, core.LineItem{SKU: pr.sku, Name: pr.name, Quantity: q, UnitPrice: pr.minor})
 		total += q * pr.minor
 	}
-	free = g.convert(3900, "EUR")
-	if total < free {
+	if total < g.freeShip {
 		ship := g.cat[len(g.cat)-1]
 		items = append(items, core.LineItem{SKU: ship.sku, Name: ship.name, Quantity: 1, UnitPrice: ship.minor})
 		total += ship.minor

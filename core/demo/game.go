@@ -123,7 +123,7 @@ func (g *gen) gameSim() {
 			l.Properties = map[string]string{"level": strconv.Itoa(nl / 5 * 5)}
 		}
 		level = max(level, nl)
-		if p.payer && g.chance(map[bool]float64{true: 0.2, false: 0.04}[p.whale]) {
+		if p.payer && (g.chance(0.04) || (p.whale && g.chance(0.16))) {
 			g.gamePurchase(t+int64(dur/3), purchases)
 			purchases++
 		}
