@@ -1,0 +1,114 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/retain-crm/retain/core"
+	"github.com/retain-crm/retain/core/web"
+)
+
+func cmdServe(ctx context.Context, env *Env, args []string) error {
+	f := newFlags(env, "serve", "[flags]", "Run the web UI, the API and the background workers until SIGTERM or Ctrl-C.")
+	f.configFlag("listen", "server.listen", "address to listen on, e.g. 127.0.0.1:8080")
+	withDemo := f.Bool("demo", false, "when the database is empty, fill it with demo data first")
+	if err := f.parse(args); err != nil {
+		return err
+	}
+	cfg, err := f.config(env)
+	if err != nil {
+		return err
+	}
+	log := NewLogger(cfg, env.Stderr)
+	a, err := Open(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer a.Close()
+	if *withDemo {
+		if n, err := a.Store.CountCustomers(ctx); err != nil {
+			return err
+		} else if n == 0 {
+			svc := core.NewService(a.Store, nil, cfg.Business.DefaultCallingCode)
+			inds, _ := parseIndustries("all")
+			for _, ind := range inds {
+				if err := loadDemo(ctx, svc, demoOptions(ind), env.Stderr); err != nil {
+					return err
+				}
+			}
+		}
+	}
+	return a.Serve(ctx, nil)
+}
+
+// Serve runs the HTTP server, the indexer and the import workers until ctx
+// ends, then shuts down in order: stop accepting requests and let those in
+// flight finish, stop imports at a batch boundary, stop the indexer. Every
+// write acknowledged before that was committed (and fsynced) by the store,
+// so nothing acknowledged is lost. If ready is not nil it receives the
+// listening address once the server accepts connections.
+func (a *App) Serve(ctx context.Context, ready chan<- string) error {
+	log := a.Log
+	workers, stopWorkers := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopWorkers()
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := a.Index.Run(workers); err != nil && workers.Err() == nil {
+			log.Error("search indexer stopped", "err", err)
+		}
+	}()
+
+	imports, err := a.newImporter(workers)
+	if err != nil {
+		return err
+	}
+	srv, err := web.New(web.Deps{
+		Config: a.Cfg, Service: a.Service, Store: a.Store, Imports: imports,
+		Logger: log.With("component", "web"), Version: Version, Now: func() time.Time { return time.Now().UTC() },
+	})
+	if err != nil {
+		return err
+	}
+	ln, err := net.Listen("tcp", a.Cfg.Server.Listen)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	hs := &http.Server{
+		Handler:           srv.Handler(),
+		ReadHeaderTimeout: 10 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		ErrorLog:          nil,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- hs.Serve(ln) }()
+	log.Info("retain is up", "url", "http://"+ln.Addr().String(), "data", a.Cfg.Storage.DataDir, "version", Version)
+	if ready != nil {
+		ready <- ln.Addr().String()
+	}
+
+	select {
+	case <-ctx.Done():
+	case err := <-errc:
+		if !errors.Is(err, http.ErrServerClosed) {
+			return err
+		}
+	}
+	log.Info("shutting down")
+	sctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), a.Cfg.Server.ShutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		log.Warn("requests still running at shutdown were cut", "err", err)
+	}
+	imports.Close()
+	stopWorkers()
+	wg.Wait()
+	log.Info("stopped")
+	return nil
+}
