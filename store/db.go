@@ -89,6 +89,18 @@ func Open(ctx context.Context, path string, opts Options) (*DB, error) {
 			return err
 		})
 	}
+	if err == nil {
+		// Every method assumes the registered buckets exist; make that true
+		// here, once, so a damaged file fails to open instead of later.
+		err = bdb.View(func(tx *bolt.Tx) error {
+			for _, b := range allBuckets {
+				if tx.Bucket(b.name) == nil {
+					return fmt.Errorf("%w: bucket %s is missing; restore a backup", core.ErrInvalid, b.name)
+				}
+			}
+			return nil
+		})
+	}
 	if err != nil {
 		_ = bdb.Close()
 		return nil, fmt.Errorf("open %s: %w", path, err)

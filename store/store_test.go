@@ -664,6 +664,17 @@ func TestChangeLog(t *testing.T) {
 	if _, err := db.Changes(ctx, 0, 0); !errors.Is(err, core.ErrInvalid) {
 		t.Errorf("limit 0: %v", err)
 	}
+	// Records hold a transaction's changes: trimming up to 2 keeps the
+	// record 2..3, and Changes still starts after what was asked.
+	if err := db.TrimChanges(ctx, 2); err != nil {
+		t.Fatal(err)
+	}
+	if chs, _ := db.Changes(ctx, 2, 10); len(chs) != 2 || chs[0].Seq != 3 {
+		t.Errorf("after trim to 2 = %+v", chs)
+	}
+	if chs, _ := db.Changes(ctx, 0, 10); len(chs) != 3 || chs[0].Seq != 2 {
+		t.Errorf("from 0 after trim to 2 = %+v", chs)
+	}
 	if err := db.TrimChanges(ctx, 3); err != nil {
 		t.Fatal(err)
 	}
