@@ -29,7 +29,7 @@ import (
 // index in a temp dir, as core/app wires it (minus the real importer, see
 // fakeImporter).
 type app struct {
-	t      *testing.T
+	t      testing.TB
 	cfg    config.Config
 	db     *store.DB
 	ix     *search.Index
@@ -66,9 +66,9 @@ const (
 	testMaxUpload = 256 << 10
 )
 
-func newAppWith(t *testing.T, edit func(*config.Config)) *app { return newApp(t, edit) }
+func newAppWith(t testing.TB, edit func(*config.Config)) *app { return newApp(t, edit) }
 
-func newApp(t *testing.T, edit ...func(*config.Config)) *app {
+func newApp(t testing.TB, edit ...func(*config.Config)) *app {
 	t.Helper()
 	dir := t.TempDir()
 	cfg := config.Default()
