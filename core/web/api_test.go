@@ -15,6 +15,7 @@ import (
 func TestOperations(t *testing.T) {
 	runScenarios(t, []scenario{
 		{name: "healthz", method: "GET", url: "/healthz", status: 200, has: []string{"ok"}},
+		{name: "healthz HEAD", method: "HEAD", url: "/healthz", status: 200, hasNot: []string{"ok"}},
 		{name: "readyz", method: "GET", url: "/readyz", status: 200, has: []string{`"status":"ready"`, `"index_lag":0`}},
 		{name: "metrics off is no route", method: "GET", url: "/metrics", status: 404, errCode: "not_found"},
 		{name: "openapi", method: "GET", url: "/api/v1/openapi.json", status: 200, has: []string{`"openapi": "3.1.0"`, "/api/v1/customers/{id}"}},

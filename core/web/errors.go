@@ -64,7 +64,7 @@ func errorResponse(err error) (status int, d ErrorDetail, internal bool) {
 		if errors.As(err, &fe) {
 			d.Message = fe.Message
 		}
-		if d.Message == k.kind.Error() || d.Message == "" {
+		if d.Message == "" {
 			d.Message = k.kind.Error()
 		}
 		return k.status, d, false

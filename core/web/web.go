@@ -85,8 +85,10 @@ func New(d Deps) (*Server, error) {
 	e := echo.NewWithConfig(echo.Config{
 		Logger: d.Logger,
 		// Path parameters are matched on the raw path and unescaped
-		// afterwards, so an external id may contain an encoded slash.
-		Router:           echo.NewRouter(echo.RouterConfig{UnescapePathParamValues: true}),
+		// afterwards, so an external id may contain an encoded slash. HEAD
+		// is answered by the GET route (load balancers probe with it); GET
+		// handlers have no side effects beyond a token's last-used time.
+		Router:           echo.NewRouter(echo.RouterConfig{UnescapePathParamValues: true, AutoHandleHEAD: true}),
 		HTTPErrorHandler: s.handleError,
 		// The real peer address; X-Forwarded-For is not trusted (the
 		// /metrics loopback check depends on it).
