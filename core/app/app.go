@@ -48,7 +48,7 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		return nil, err
 	}
 	ix, err := search.Open(ctx, indexPath(cfg), st, search.Options{
-		BatchSize: cfg.Search.BatchSize, PollInterval: cfg.Search.PollInterval, Logger: log.With("component", "search"),
+		BatchSize: cfg.Search.BatchSize, PollInterval: cfg.Search.PollInterval, Logger: log,
 	})
 	if err != nil {
 		st.Close()

@@ -78,7 +78,12 @@ func loadDemo(ctx context.Context, svc *core.Service, o demo.Options, progress i
 		}
 		ni += len(pending)
 		pending = pending[:0]
-		fmt.Fprintf(progress, "\rdemo %s: %d customers, %d interactions", o.Industry, nc, ni)
+		if isTerminal(progress) {
+			if isTerminal(progress) {
+		fmt.Fprint(progress, "\r")
+	}
+	fmt.Fprintf(progress, "demo %s: %d customers, %d interactions", o.Industry, nc, ni)
+		}
 		return nil
 	}
 	err := demo.Generate(ctx, o,
@@ -120,7 +125,10 @@ func loadDemo(ctx context.Context, svc *core.Service, o demo.Options, progress i
 		return err
 	}
 	el := time.Since(start)
-	fmt.Fprintf(progress, "\rdemo %s: %d customers, %d interactions (%d already there) in %s (%.0f interactions/s)\n",
+	if isTerminal(progress) {
+		fmt.Fprint(progress, "\r")
+	}
+	fmt.Fprintf(progress, "demo %s: %d customers, %d interactions (%d already there) in %s (%.0f interactions/s)\n",
 		o.Industry, nc, ni, dup, el.Round(time.Millisecond), float64(ni)/el.Seconds())
 	return nil
 }
