@@ -80,9 +80,9 @@ func loadDemo(ctx context.Context, svc *core.Service, o demo.Options, progress i
 		pending = pending[:0]
 		if isTerminal(progress) {
 			if isTerminal(progress) {
-		fmt.Fprint(progress, "\r")
-	}
-	fmt.Fprintf(progress, "demo %s: %d customers, %d interactions", o.Industry, nc, ni)
+				fmt.Fprint(progress, "\r")
+			}
+			fmt.Fprintf(progress, "demo %s: %d customers, %d interactions", o.Industry, nc, ni)
 		}
 		return nil
 	}
