@@ -128,7 +128,7 @@ func bgSeries(e, a, c, z float64) (float64, bool) {
 			return sum, true
 		}
 		rho := math.Max(math.Abs(ratio), z)
-		if rho < 1 && fn > start && math.Abs(term)*rho/(1-rho) <= 1e-16*math.Max(math.Abs(sum), 1e-300) {
+		if rho < 1 && fn > start && math.Abs(term)*rho/(1-rho) <= 1e-14*math.Max(math.Abs(sum), 1e-300) {
 			return sum, true
 		}
 		if !finite(sum) {

@@ -3,6 +3,8 @@ package retention
 import (
 	"fmt"
 	"math"
+	"runtime"
+	"sync"
 )
 
 // ProbPurchases is P(X(t) = x), the probability that a new customer makes
@@ -112,7 +114,8 @@ type Prediction struct {
 // model (then Spend and CLV are NaN).
 func Predict(bg BGNBD, gg *GammaGamma, data []Summary, o CLVOptions) []Prediction {
 	out := make([]Prediction, len(data))
-	for i, s := range data {
+	one := func(i int) {
+		s := data[i]
 		p := Prediction{Summary: s, PAlive: bg.PAlive(s.X, s.Tx, s.T), Spend: math.NaN(), CLV: math.NaN()}
 		p.Expected = bg.ConditionalExpected(o.Horizon, s.X, s.Tx, s.T)
 		if gg != nil {
@@ -121,6 +124,27 @@ func Predict(bg BGNBD, gg *GammaGamma, data []Summary, o CLVOptions) []Predictio
 		}
 		out[i] = p
 	}
+	// Customers are independent: split them over the cores.
+	workers := min(runtime.GOMAXPROCS(0), 8)
+	if len(data) < 10000 || workers < 2 {
+		for i := range data {
+			one(i)
+		}
+		return out
+	}
+	var wg sync.WaitGroup
+	chunk := (len(data) + workers - 1) / workers
+	for k := 0; k < workers; k++ {
+		lo, hi := k*chunk, min((k+1)*chunk, len(data))
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := lo; i < hi; i++ {
+				one(i)
+			}
+		}()
+	}
+	wg.Wait()
 	return out
 }
 
