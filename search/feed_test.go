@@ -1,6 +1,7 @@
 package search
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"sync"
@@ -82,16 +83,11 @@ func (f *memFeed) erase(id core.ID) {
 func (f *memFeed) Changes(_ context.Context, after uint64, limit int) ([]core.Change, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	var out []core.Change
-	for _, c := range f.log {
-		if c.Seq > after {
-			out = append(out, c)
-			if len(out) == limit {
-				break
-			}
-		}
-	}
-	return out, nil
+	i, _ := slices.BinarySearchFunc(f.log, after+1, func(c core.Change, seq uint64) int {
+		return cmp.Compare(c.Seq, seq)
+	})
+	end := min(len(f.log), i+limit)
+	return slices.Clone(f.log[i:end]), nil
 }
 
 func (f *memFeed) LastChange(context.Context) (uint64, error) {

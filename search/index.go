@@ -131,15 +131,52 @@ func Open(ctx context.Context, dir string, feed core.ChangeFeed, opts Options) (
 		}
 	}
 	if x.idx == nil {
-		// A stand-in until the rebuild: searches answer, from nothing.
-		mem, err := bleve.NewMemOnly(im)
-		if err != nil {
-			return nil, fmt.Errorf("search: %w", err)
+		if err := x.startEmpty(ctx); err != nil {
+			return nil, err
 		}
-		x.idx = mem
-		x.needRebuild.Store(true)
 	}
 	return x, nil
+}
+
+// startEmpty puts a new, empty index in place. When the change log still
+// starts at its first entry, tailing it from zero is the whole rebuild;
+// otherwise (the log was trimmed) the first Run or CatchUp rebuilds from a
+// full scan. Until then searches answer from what is indexed so far.
+func (x *Index) startEmpty(ctx context.Context) error {
+	name := "idx-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	path := filepath.Join(x.dir, name)
+	idx, err := createScorch(path, x.im)
+	if err != nil {
+		return fmt.Errorf("search: creating index: %w", err)
+	}
+	b := idx.NewBatch()
+	b.SetInternal(keyWatermark, binary.BigEndian.AppendUint64(nil, 0))
+	b.SetInternal(keyVersion, []byte(strconv.Itoa(MappingVersion)))
+	if err := idx.Batch(b); err == nil {
+		err = persist(ctx, idx, 0)
+	}
+	if err == nil {
+		err = writeCurrent(x.dir, name)
+	}
+	if err != nil {
+		_ = idx.Close()
+		_ = os.RemoveAll(path)
+		return fmt.Errorf("search: creating index: %w", err)
+	}
+	x.idx, x.name = idx, name
+	x.watermark.Store(0)
+	x.removeStale(name)
+	first, err := x.feed.Changes(ctx, 0, 1)
+	if err != nil {
+		return fmt.Errorf("search: reading changes: %w", err)
+	}
+	last, err := x.feed.LastChange(ctx)
+	if err != nil {
+		return fmt.Errorf("search: %w", err)
+	}
+	complete := last == 0 || (len(first) == 1 && first[0].Seq == 1)
+	x.needRebuild.Store(!complete)
+	return nil
 }
 
 func openScorch(path string) (bleve.Index, error) {
@@ -546,7 +583,7 @@ func (x *Index) Close() error {
 	}
 	x.closed = true
 	var perr error
-	if x.name != "" && !x.needRebuild.Load() {
+	if x.name != "" {
 		// Batches return before they reach the disk (unsafe_batch) and
 		// scorch's Close does not wait for them, so flush first: a clean
 		// shutdown then reopens with nothing to redo.

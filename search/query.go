@@ -261,11 +261,18 @@ func (b *builder) wordQuery(t qtoken) query.Query {
 			term(fNameWord, f, boostWord),
 			term(fName, pfx, boostPrefix),
 			term(fEmail, pfx, boostPrefix),
-			term(fExt, pfx, boostPrefix),
+			term(fExt, f, boostWord),
 		)
 		fuzzy(fNameWord, boostFuzzy)
-		if t.digits && len(t.word) >= minDigits && len(t.word) <= maxGramLen {
+		switch n := len(t.word); {
+		case !t.digits || n < minDigits || n > 15: // E.164 has at most 15 digits
+		case n <= gramMax:
 			qs = append(qs, term(fPhone, t.word, boostPrefix))
+		default:
+			q := query.NewPrefixQuery(t.word)
+			q.SetField(fPhone)
+			q.SetBoost(boostPrefix)
+			qs = append(qs, q)
 		}
 	}
 	if b.interactions {
@@ -323,8 +330,18 @@ func (b *builder) phraseQuery(words []string) query.Query {
 		q.SetBoost(boostWord)
 		qs = append(qs, q)
 	}
+	var name []query.Query
 	if b.customers {
-		add(fNameWord)
+		// Names are short and name_w keeps no positions: a quoted name
+		// matches when all its words are in the name.
+		for _, w := range words {
+			if t := b.analyze(b.word, w); t != "" {
+				name = append(name, term(fNameWord, t, boostWord))
+			}
+		}
+		if len(name) > 0 {
+			qs = append(qs, query.NewConjunctionQuery(name))
+		}
 	}
 	if b.interactions {
 		add(fText)
@@ -494,8 +511,9 @@ func (x *Index) Search(ctx context.Context, q core.SearchQuery) (core.SearchResu
 		return core.SearchResults{}, fmt.Errorf("search: %w", err)
 	}
 	out.Total = int(res.Total)
+	marks := x.newMarker(q.Text)
 	for _, dm := range res.Hits {
-		if h, ok := toHit(dm); ok {
+		if h, ok := x.toHit(dm, marks); ok {
 			out.Hits = append(out.Hits, h)
 		}
 	}
@@ -503,25 +521,20 @@ func (x *Index) Search(ctx context.Context, q core.SearchQuery) (core.SearchResu
 	return out, nil
 }
 
-// highlighted maps each stored field to the index fields whose matches
-// it shows: the n-gram, whole-word and exact fields of a name all point
-// into the same stored name.
+// highlighted maps each stored interaction field to the index fields whose
+// matches it shows: the stemmed copies of a text point into the stored text.
 var highlighted = []struct {
 	stored string
 	from   []string
 	frag   int // fragments per field
 }{
-	{fName, []string{fName, fNameWord, fNameExact}, 1},
-	{fEmail, []string{fEmail, fEmailX}, 2},
-	{fPhone, []string{fPhone}, 2},
-	{fExt, []string{fExt, fExtX}, 1},
 	{fText, []string{fText, fTextRu, fTextPl}, 3},
 	{fExtra, []string{fExtra}, 3},
 }
 
 var highlighter = shl.NewHighlighter(sfrag.NewFragmenter(160), markFormatter{}, "…")
 
-func toHit(dm *search.DocumentMatch) (core.SearchHit, bool) {
+func (x *Index) toHit(dm *search.DocumentMatch, mk *marker) (core.SearchHit, bool) {
 	kind, id, ok := parseDocID(dm.ID)
 	if !ok {
 		return core.SearchHit{}, false
@@ -538,6 +551,10 @@ func toHit(dm *search.DocumentMatch) (core.SearchHit, bool) {
 		if t, err := time.Parse(time.RFC3339Nano, s); err == nil {
 			h.Time = t.UTC()
 		}
+	}
+	if kind == core.KindCustomer {
+		mk.customer(dm, &h)
+		return h, true
 	}
 	if len(dm.Locations) == 0 {
 		return h, true
