@@ -110,12 +110,18 @@ func readCustomer(tx *bolt.Tx, id core.ID, rec []byte) (core.Customer, error) {
 // interactions per batch that halves the pages a commit dirties — and so
 // they cannot drift from the history.
 func customerSeen(c *bolt.Cursor, id core.ID) (first, last time.Time) {
-	prefix := idKey(id)
-	k, _ := c.Seek(prefix)
-	if k == nil || !bytes.HasPrefix(k, prefix) {
+	last, ok := customerLastSeen(c, id)
+	if !ok {
 		return time.Time{}, time.Time{}
 	}
-	first = decodeTime(k[idLen:])
+	k, _ := c.Seek(idKey(id))
+	return decodeTime(k[idLen:]), last
+}
+
+// customerLastSeen reads the newest timeline entry's time; ok is false
+// when the customer has no interactions.
+func customerLastSeen(c *bolt.Cursor, id core.ID) (last time.Time, ok bool) {
+	var k []byte
 	if id == math.MaxUint64 {
 		k, _ = c.Last()
 	} else if k, _ = c.Seek(idKey(id + 1)); k == nil {
@@ -123,7 +129,10 @@ func customerSeen(c *bolt.Cursor, id core.ID) (first, last time.Time) {
 	} else {
 		k, _ = c.Prev()
 	}
-	return first, decodeTime(k[idLen:])
+	if len(k) != idLen+timeLen+idLen || keyID(k[:idLen]) != id {
+		return time.Time{}, false
+	}
+	return decodeTime(k[idLen:]), true
 }
 
 // CreateCustomer stores c as a new customer with a fresh ID.

@@ -156,8 +156,11 @@ func (db *DB) AppendInteractions(ctx context.Context, in []core.Interaction) ([]
 			if !ok {
 				continue
 			}
-			first, last := customerSeen(tlc, id)
-			if first.IsZero() || s.first.Before(first) || s.last.After(last) {
+			// Usually the batch is newer than the history, and one seek
+			// (the last entry) settles it.
+			if last, ok := customerLastSeen(tlc, id); !ok || s.last.After(last) {
+				changes = append(changes, core.Change{Kind: core.KindCustomer, ID: id})
+			} else if first, _ := customerSeen(tlc, id); s.first.Before(first) {
 				changes = append(changes, core.Change{Kind: core.KindCustomer, ID: id})
 			}
 		}
