@@ -382,16 +382,22 @@ func (x *Index) applyBatch(ctx context.Context) (int, error) {
 		return 0, err
 	}
 
-	b := idx.NewBatch()
+	// Two batches written at once use both cores (scorch builds each
+	// batch's segment on one); the watermark follows in a batch of its own
+	// once both are in, so it is never ahead of the documents. Scorch
+	// persists in introduction order, so that holds on disk too.
+	halves := [2]*bleve.Batch{idx.NewBatch(), idx.NewBatch()}
+	k := 0
+	next := func() *bleve.Batch { k++; return halves[k%2] }
 	for i := range custs {
 		c := &custs[i]
 		delete(seenC, c.ID)
-		if err := b.Index(custDocID(c.ID), customerDoc(c)); err != nil {
+		if err := next().Index(custDocID(c.ID), customerDoc(c)); err != nil {
 			return 0, fmt.Errorf("search: indexing customer %d: %w", c.ID, err)
 		}
 	}
 	for id := range seenC { // changed and gone: erased
-		b.Delete(custDocID(id))
+		next().Delete(custDocID(id))
 	}
 	for i := range inters {
 		in := &inters[i]
@@ -399,20 +405,38 @@ func (x *Index) applyBatch(ctx context.Context) (int, error) {
 		if !textual(in) {
 			continue // never indexed; interactions are not edited in place
 		}
-		if err := b.Index(interDocID(in.ID), interactionDoc(in, names[in.CustomerID])); err != nil {
+		if err := next().Index(interDocID(in.ID), interactionDoc(in, names[in.CustomerID])); err != nil {
 			return 0, fmt.Errorf("search: indexing interaction %d: %w", in.ID, err)
 		}
 	}
 	for id := range seenI {
-		b.Delete(interDocID(id))
+		next().Delete(interDocID(id))
+	}
+	if err := batchAll(idx, halves[:]...); err != nil {
+		return 0, fmt.Errorf("search: writing batch: %w", err)
 	}
 	wm := changes[len(changes)-1].Seq
+	b := idx.NewBatch()
 	b.SetInternal(keyWatermark, binary.BigEndian.AppendUint64(nil, wm))
 	if err := idx.Batch(b); err != nil {
-		return 0, fmt.Errorf("search: writing batch: %w", err)
+		return 0, fmt.Errorf("search: writing watermark: %w", err)
 	}
 	x.watermark.Store(wm)
 	return len(changes), nil
+}
+
+// batchAll writes the non-empty batches concurrently.
+func batchAll(idx bleve.Index, bs ...*bleve.Batch) error {
+	errs := make([]error, len(bs))
+	var wg sync.WaitGroup
+	for i, b := range bs {
+		if b.Size() == 0 {
+			continue
+		}
+		wg.Go(func() { errs[i] = idx.Batch(b) })
+	}
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
 // customerNames maps the customers of inters to display names, for the
@@ -467,7 +491,11 @@ func (x *Index) Rebuild(ctx context.Context) error {
 	if err != nil {
 		return fmt.Errorf("search: creating index: %w", err)
 	}
+	var stopWriters func() error
 	fail := func(err error) error {
+		if stopWriters != nil {
+			_ = stopWriters() // no batch may be running while the index closes
+		}
 		_ = idx.Close()
 		_ = os.RemoveAll(path)
 		return err
@@ -478,18 +506,44 @@ func (x *Index) Rebuild(ctx context.Context) error {
 	// customer scan: calling the feed from inside a scan callback could
 	// deadlock a store that holds a read transaction open while scanning.
 	names := make(map[core.ID]string)
+	// Full batches go to two writers so both cores build segments while
+	// the scan goes on.
+	work := make(chan *bleve.Batch, 2)
+	writeErr := make(chan error, 2)
+	for range 2 {
+		go func(work <-chan *bleve.Batch) {
+			var err error
+			for wb := range work {
+				if err == nil {
+					err = idx.Batch(wb)
+				}
+			}
+			writeErr <- err
+		}(work)
+	}
+	stopWriters = func() error {
+		if work == nil {
+			return nil
+		}
+		close(work)
+		work = nil
+		return errors.Join(<-writeErr, <-writeErr)
+	}
+	defer func() { _ = stopWriters() }()
 	b := idx.NewBatch()
 	n, docs := 0, 0
 	flush := func() error {
 		if b.Size() == 0 {
 			return nil
 		}
-		if err := idx.Batch(b); err != nil {
-			return fmt.Errorf("search: writing batch: %w", err)
+		select {
+		case work <- b:
+		case <-ctx.Done():
+			return ctx.Err()
 		}
-		b.Reset()
+		b = idx.NewBatch()
 		n = 0
-		return ctx.Err()
+		return nil
 	}
 	err = x.feed.ScanCustomers(ctx, func(c core.Customer) error {
 		names[c.ID] = c.DisplayName()
@@ -520,6 +574,12 @@ func (x *Index) Rebuild(ctx context.Context) error {
 	})
 	if err != nil {
 		return fail(fmt.Errorf("search: rebuild: %w", err))
+	}
+	if err := flush(); err != nil {
+		return fail(fmt.Errorf("search: rebuild: %w", err))
+	}
+	if err := stopWriters(); err != nil {
+		return fail(fmt.Errorf("search: rebuild: writing: %w", err))
 	}
 	b.SetInternal(keyWatermark, binary.BigEndian.AppendUint64(nil, wm))
 	b.SetInternal(keyVersion, []byte(strconv.Itoa(MappingVersion)))

@@ -58,19 +58,19 @@ const (
 // Analyzer, tokenizer and filter names. They live in bleve's global registry,
 // hence the prefix.
 const (
-	tokAlnum   = "retain_alnum"  // runs of letters and digits
-	tokDigits  = "retain_digits" // every digit substring of length >= 3
-	tfFold     = "retain_fold"   // ASCII folding of each token (Łódź -> lodz)
-	tfEdge     = "retain_edge"   // edge n-grams 1..maxPrefixLen
-	anWord     = "retain_word"   // alnum + lower + fold
-	anPrefix   = "retain_prefix" // anWord + edge n-grams
-	anExact    = "retain_exact"  // whole value + lower + fold
-	anDigits   = "retain_digits"
-	docCust    = "customer"
-	docInter   = "interaction"
-	kindCust   = "c"
-	kindInter  = "i"
-	minDigits  = 3
+	tokAlnum  = "retain_alnum"  // runs of letters and digits
+	tokDigits = "retain_digits" // every digit substring of length >= 3
+	tfFold    = "retain_fold"   // ASCII folding of each token (Łódź -> lodz)
+	tfEdge    = "retain_edge"   // edge n-grams 1..maxPrefixLen
+	anWord    = "retain_word"   // alnum + lower + fold
+	anPrefix  = "retain_prefix" // anWord + edge n-grams
+	anExact   = "retain_exact"  // whole value + lower + fold
+	anDigits  = "retain_digits"
+	docCust   = "customer"
+	docInter  = "interaction"
+	kindCust  = "c"
+	kindInter = "i"
+	minDigits = 3
 )
 
 func init() {
