@@ -134,6 +134,11 @@ func Import(ctx context.Context, t Target, r io.Reader, opts Options) (Result, e
 	if err == nil {
 		err = ru.finish()
 	}
+	// Whatever stopped the run, the write in flight ends before Import
+	// returns, and its outcome is counted.
+	if werr := ru.awaitWrite(); err == nil {
+		err = werr
+	}
 	ru.report()
 	res := Result{Progress: ru.prog, Detection: ru.det, Errors: ru.errs}
 	if ru.p != nil {
@@ -202,6 +207,18 @@ type run struct {
 	occ    map[uint64]uint32
 	hbuf   bytes.Buffer
 	recBuf []rowCopy
+	// inflight is the batch of interactions being written while the next
+	// batch is parsed: parsing and the store's commit (CPU and fsync) then
+	// overlap on two cores. At most one write is in flight, so batches stay
+	// in file order and a crash loses at most the batches not yet committed.
+	inflight *write
+}
+
+// write is one AppendInteractions call running in the background.
+type write struct {
+	done chan struct{}
+	res  []core.AppendResult
+	err  error
 }
 
 type rowCopy struct {
@@ -1044,18 +1061,37 @@ func (ru *run) flushInteractions() error {
 		ins[i] = pi.in
 		ins[i].CustomerID = ru.cache[pi.ext]
 	}
-	res, err := ru.t.AppendInteractions(ru.ctx, ins)
-	if err != nil {
-		return fmt.Errorf("storing interactions: %w", err)
+	if err := ru.awaitWrite(); err != nil {
+		return err
 	}
-	for _, r := range res {
+	w := &write{done: make(chan struct{})}
+	go func() {
+		defer close(w.done)
+		w.res, w.err = ru.t.AppendInteractions(ru.ctx, ins)
+	}()
+	ru.inflight = w
+	ru.batch = ru.batch[:0]
+	return nil
+}
+
+// awaitWrite waits for the write in flight, if any, and counts its outcome.
+func (ru *run) awaitWrite() error {
+	w := ru.inflight
+	if w == nil {
+		return nil
+	}
+	<-w.done
+	ru.inflight = nil
+	if w.err != nil {
+		return fmt.Errorf("storing interactions: %w", w.err)
+	}
+	for _, r := range w.res {
 		if r.Duplicate {
 			ru.prog.Duplicates++
 		} else {
 			ru.prog.Stored++
 		}
 	}
-	ru.batch = ru.batch[:0]
 	ru.report()
 	return nil
 }
