@@ -37,6 +37,7 @@ func cmdDemo(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	defer a.Store.Close()
+	bulkLoad()
 	svc := core.NewService(a.Store, nil, a.Cfg.Business.DefaultCallingCode)
 	for _, ind := range inds {
 		if err := loadDemo(ctx, svc, demo.Options{Industry: ind, Customers: *customers, Interactions: *interactions, Seed: *seed}, env.Stderr); err != nil {
@@ -63,26 +64,39 @@ func loadDemo(ctx context.Context, svc *core.Service, o demo.Options, progress i
 	ids := map[string]core.ID{}
 	var nc, ni, dup int
 	pending := make([]core.Interaction, 0, core.MaxBatch)
+	// One batch is written while the generator fills the next, so the two
+	// cores overlap generation with the store's commit.
+	var inflight chan error
+	wait := func() error {
+		if inflight == nil {
+			return nil
+		}
+		err := <-inflight
+		inflight = nil
+		return err
+	}
 	flush := func() error {
 		if len(pending) == 0 {
 			return nil
 		}
-		res, err := svc.AppendInteractions(ctx, pending)
-		if err != nil {
+		if err := wait(); err != nil {
 			return err
 		}
-		for _, r := range res {
-			if r.Duplicate {
-				dup++
+		batch := pending
+		pending = make([]core.Interaction, 0, core.MaxBatch)
+		inflight = make(chan error, 1)
+		go func(done chan<- error) {
+			res, err := svc.AppendInteractions(ctx, batch)
+			for _, r := range res {
+				if r.Duplicate {
+					dup++ // read only after wait(), which orders it
+				}
 			}
-		}
-		ni += len(pending)
-		pending = pending[:0]
+			done <- err
+		}(inflight)
+		ni += len(batch)
 		if isTerminal(progress) {
-			if isTerminal(progress) {
-				fmt.Fprint(progress, "\r")
-			}
-			fmt.Fprintf(progress, "demo %s: %d customers, %d interactions", o.Industry, nc, ni)
+			fmt.Fprintf(progress, "\rdemo %s: %d customers, %d interactions", o.Industry, nc, ni)
 		}
 		return nil
 	}
@@ -120,6 +134,9 @@ func loadDemo(ctx context.Context, svc *core.Service, o demo.Options, progress i
 		})
 	if err == nil {
 		err = flush()
+	}
+	if werr := wait(); err == nil {
+		err = werr
 	}
 	if err != nil {
 		return err

@@ -86,6 +86,7 @@ func cmdImport(ctx context.Context, env *Env, args []string) error {
 		defer rf.Close()
 		opts.Rejected = rf
 	}
+	bulkLoad()
 	bar := newProgressBar(env.Stderr)
 	opts.Progress = bar.update
 
