@@ -147,8 +147,8 @@ func (c *checker) interactions() {
 		if t := tl.Get(timelineKey(in.CustomerID, in.Time, id)); t == nil || string(t) != string(in.Type) {
 			c.report("interaction %d: timeline entry missing or wrong", id)
 		}
-		if !has(tm, timeKey(in.Time, id)) {
-			c.report("interaction %d: time index entry missing", id)
+		if t := tm.Get(timeIndexKey(in.Time, id)); t == nil || !bytes.Equal(t, appendTime(nil, in.Time)) {
+			c.report("interaction %d: time index entry missing or wrong", id)
 		}
 		if in.IdempotencyKey != "" {
 			if v := idem.Get([]byte(in.IdempotencyKey)); v == nil || keyID(v) != id {
@@ -172,14 +172,14 @@ func (c *checker) interactions() {
 		}
 		return nil
 	})
-	_ = tm.ForEach(func(k, _ []byte) error {
-		if len(k) != timeLen+idLen {
-			c.report("%s: malformed key %x", bInterTime.name, k)
+	_ = tm.ForEach(func(k, v []byte) error {
+		if len(k) != timeIndexKeyLen || len(v) != timeLen {
+			c.report("%s: malformed entry %x", bInterTime.name, k)
 			return nil
 		}
 		id := keyID(k)
 		in, err := getInteraction(c.tx, id)
-		if err != nil || !in.Time.Equal(decodeTime(k)) {
+		if err != nil || !in.Time.Equal(decodeTime(v)) || !bytes.Equal(k[:timeBucketLen], appendTimeBucket(nil, in.Time)) {
 			c.report("%s: entry for interaction %d does not match it", bInterTime.name, id)
 		}
 		return nil

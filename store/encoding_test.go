@@ -170,7 +170,7 @@ func FuzzCursor(f *testing.F) {
 	f.Add("")
 	f.Add("garbage")
 	f.Add(encodeCursor(idKey(1)))
-	f.Add(encodeCursor(timeKey(t0, res[1].ID)))
+	f.Add(encodeCursor(timelineKey(c.ID, t0.Add(time.Second), res[1].ID)[idLen:]))
 	f.Add(encodeCursor(make([]byte, 20)))
 	f.Add("////////////////////////////")
 	f.Fuzz(func(t *testing.T, cur string) {

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"fmt"
 	"math"
@@ -97,10 +98,10 @@ func (db *DB) AppendInteractions(ctx context.Context, in []core.Interaction) ([]
 
 		// Indexes: keys built in arenas, sorted, then put in order.
 		tlArena := make([]byte, 0, len(fresh)*(idLen+timeLen+idLen))
-		tmArena := make([]byte, 0, len(fresh)*(timeLen+idLen))
+		tmArena := make([]byte, 0, len(fresh)*(timeIndexKeyLen+timeLen))
 		type kv struct{ k, v []byte }
 		tl := make([]kv, 0, len(fresh))
-		tm := make([][]byte, 0, len(fresh))
+		tm := make([]kv, 0, len(fresh))
 		var ik []kv
 		typeVals := map[core.InteractionType][]byte{}
 		for _, i := range fresh {
@@ -116,9 +117,11 @@ func (db *DB) AppendInteractions(ctx context.Context, in []core.Interaction) ([]
 			tlArena = appendID(tlArena, id)
 			tl = append(tl, kv{tlArena[n:len(tlArena):len(tlArena)], tv})
 			n = len(tmArena)
-			tmArena = appendTime(tmArena, x.Time)
+			tmArena = appendTimeBucket(tmArena, x.Time)
 			tmArena = appendID(tmArena, id)
-			tm = append(tm, tmArena[n:len(tmArena):len(tmArena)])
+			m := len(tmArena)
+			tmArena = appendTime(tmArena, x.Time)
+			tm = append(tm, kv{tmArena[n:m:m], tmArena[m:len(tmArena):len(tmArena)]})
 			if x.IdempotencyKey != "" {
 				n = len(idArena)
 				idArena = appendID(idArena, id)
@@ -126,7 +129,7 @@ func (db *DB) AppendInteractions(ctx context.Context, in []core.Interaction) ([]
 			}
 		}
 		slices.SortFunc(tl, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
-		slices.SortFunc(tm, bytes.Compare)
+		slices.SortFunc(tm, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
 		slices.SortFunc(ik, func(a, b kv) int { return bytes.Compare(a.k, b.k) })
 		tlb, tmb := bucket(tx, bTimeline), bucket(tx, bInterTime)
 
@@ -170,8 +173,8 @@ func (db *DB) AppendInteractions(ctx context.Context, in []core.Interaction) ([]
 				return err
 			}
 		}
-		for _, k := range tm {
-			if err := tmb.Put(k, nil); err != nil {
+		for _, e := range tm {
+			if err := tmb.Put(e.k, e.v); err != nil {
 				return err
 			}
 		}
@@ -303,16 +306,105 @@ func (db *DB) Timeline(ctx context.Context, customerID core.ID, q core.TimelineQ
 }
 
 // ScanInteractions calls fn for interactions with from <= Time < to in time
-// order, reading in short transactions; fn runs outside them.
+// order (ties by ID), reading in short transactions; fn runs outside them.
+// The time index is keyed by day (see timeIndexKey), so it reads one day's
+// entries at a time, sorts them by exact time and then fetches the records.
+// Memory is one day's entries (24 bytes each) plus one chunk of records.
 func (db *DB) ScanInteractions(ctx context.Context, from, to time.Time, fn func(core.Interaction) error) error {
-	var start, end []byte
+	var lo, hi []byte // time bounds in appendTime form; nil is unbounded
+	var next, last []byte
 	if !from.IsZero() {
-		start = appendTime(nil, from)
+		lo = appendTime(nil, from)
+		next = appendTimeBucket(nil, from)
 	}
 	if !to.IsZero() {
-		end = appendTime(nil, to)
+		hi = appendTime(nil, to)
+		last = appendTimeBucket(nil, to)
 	}
-	return db.scanInteractions(ctx, bInterTime, start, end, fn)
+	type entry struct {
+		t  [timeLen]byte
+		id core.ID
+	}
+	var day []entry
+	for {
+		// One bucket's entries within [from, to), and where the next bucket starts.
+		day = day[:0]
+		done := false
+		err := db.view(ctx, func(tx *bolt.Tx) error {
+			c := bucket(tx, bInterTime).Cursor()
+			var k, v []byte
+			if next != nil {
+				k, v = c.Seek(next)
+			} else {
+				k, v = c.First()
+			}
+			if k == nil || (last != nil && bytes.Compare(k[:timeBucketLen], last) > 0) {
+				done = true
+				return nil
+			}
+			if len(k) != timeIndexKeyLen || len(v) != timeLen {
+				return fmt.Errorf("index %s: malformed entry %x; run check", bInterTime.name, k)
+			}
+			cur := slices.Clone(k[:timeBucketLen])
+			for ; k != nil && bytes.HasPrefix(k, cur); k, v = c.Next() {
+				if len(k) != timeIndexKeyLen || len(v) != timeLen {
+					return fmt.Errorf("index %s: malformed entry %x; run check", bInterTime.name, k)
+				}
+				if (lo != nil && bytes.Compare(v, lo) < 0) || (hi != nil && bytes.Compare(v, hi) >= 0) {
+					continue
+				}
+				day = append(day, entry{t: [timeLen]byte(v), id: keyID(k)})
+			}
+			if k == nil {
+				done = true
+			} else {
+				next = slices.Clone(k[:timeBucketLen])
+			}
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		slices.SortFunc(day, func(a, b entry) int {
+			if c := bytes.Compare(a.t[:], b.t[:]); c != 0 {
+				return c
+			}
+			return cmp.Compare(a.id, b.id)
+		})
+		for i := 0; i < len(day); i += scanChunk {
+			part := day[i:min(len(day), i+scanChunk)]
+			chunk := make([]core.Interaction, 0, len(part))
+			err := db.view(ctx, func(tx *bolt.Tx) error {
+				ib, tm := bucket(tx, bInteractions), bucket(tx, bInterTime)
+				for _, e := range part {
+					rec := ib.Get(idKey(e.id))
+					if rec == nil {
+						if tm.Get(timeIndexKey(decodeTime(e.t[:]), e.id)) == nil {
+							continue // erased since the index was read
+						}
+						return fmt.Errorf("index %s names missing interaction %d; run check", bInterTime.name, e.id)
+					}
+					in, err := decodeInteraction(e.id, rec)
+					if err != nil {
+						return err
+					}
+					chunk = append(chunk, in)
+				}
+				return nil
+			})
+			if err != nil {
+				return err
+			}
+			for _, in := range chunk {
+				if err := fn(in); err != nil {
+					return err
+				}
+			}
+		}
+		if done {
+			return nil
+		}
+	}
 }
 
 // ScanAllInteractions calls fn for every interaction in ID order.
@@ -417,7 +509,7 @@ func (db *DB) EraseCustomer(ctx context.Context, id core.ID) error {
 						}
 					}
 				}
-				if err := tmb.Delete(timeKey(in.Time, iid)); err != nil {
+				if err := tmb.Delete(timeIndexKey(in.Time, iid)); err != nil {
 					return err
 				}
 				if err := ib.Delete(idKey(iid)); err != nil {

@@ -4,6 +4,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
+	"math"
 	"time"
 
 	"github.com/retain-crm/retain/core"
@@ -11,7 +12,7 @@ import (
 
 // Keys are big-endian and composite so that bbolt's byte order is the order
 // we read in: ids in creation order, a customer's timeline by time, the
-// time index by time.
+// time index by time bucket.
 
 const (
 	idLen   = 8
@@ -50,10 +51,35 @@ func timelineKey(customer core.ID, t time.Time, id core.ID) []byte {
 	return binary.BigEndian.AppendUint64(k, uint64(id))
 }
 
-// timeKey is time | interaction id.
-func timeKey(t time.Time, id core.ID) []byte {
-	k := make([]byte, 0, timeLen+idLen)
-	k = appendTime(k, t)
+// The time index is keyed by a coarse time bucket, not the exact time, so
+// that a batch's inserts land together: interaction ids only grow, so within
+// a bucket every new entry goes to the end of that bucket's range, and a
+// batch dirties about one leaf per bucket it touches instead of one per
+// interaction. The exact time is the value; a scan sorts a bucket's entries
+// in memory.
+const (
+	timeBucketLen     = 4
+	timeBucketSeconds = 24 * 60 * 60 // a UTC day
+	timeIndexKeyLen   = timeBucketLen + idLen
+)
+
+// appendTimeBucket encodes t's bucket number (floor(unix/timeBucketSeconds),
+// clamped to int32 and sign-flipped) so that byte order is bucket order.
+// Clamping keeps the order; times far outside 1900..9999 merely share the
+// first or last bucket.
+func appendTimeBucket(dst []byte, t time.Time) []byte {
+	n := t.Unix() / timeBucketSeconds
+	if t.Unix() < 0 && t.Unix()%timeBucketSeconds != 0 {
+		n-- // floor, not truncation, for times before 1970
+	}
+	n = max(min(n, math.MaxInt32), math.MinInt32)
+	return binary.BigEndian.AppendUint32(dst, uint32(int32(n))^(1<<31))
+}
+
+// timeIndexKey is time bucket | interaction id; its value is appendTime(t).
+func timeIndexKey(t time.Time, id core.ID) []byte {
+	k := make([]byte, 0, timeIndexKeyLen)
+	k = appendTimeBucket(k, t)
 	return binary.BigEndian.AppendUint64(k, uint64(id))
 }
 

@@ -2,6 +2,7 @@ package store
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -958,4 +959,123 @@ func TestConcurrentReadersAndWriter(t *testing.T) {
 	}
 	wg.Wait()
 	mustCheck(t, db)
+}
+
+// TestMigrateTimeIndex builds a schema-1 database (time index keyed by the
+// exact time, time(12)|id → empty, written here as the old code did) and
+// checks that Open rebuilds the index by day and scans still come in time
+// order with ties by ID.
+func TestMigrateTimeIndex(t *testing.T) {
+	ctx := context.Background()
+	path := filepath.Join(t.TempDir(), "old.db")
+	db, err := Open(ctx, path, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := newCustomer(t, db, "c")
+	var batch []core.Interaction
+	times := []time.Time{
+		t0, t0.Add(-time.Nanosecond), t0.Add(48 * time.Hour), t0, // a tie with the first
+		time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(1969, 12, 31, 23, 59, 59, 0, time.UTC),
+		time.Date(1970, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(9999, 12, 31, 23, 59, 59, 999999999, time.UTC),
+	}
+	for i := range 3000 { // several scan chunks within one day
+		times = append(times, t0.Add(time.Duration(i*7919%3000)*time.Second))
+	}
+	for _, at := range times {
+		batch = append(batch, core.Interaction{CustomerID: c.ID, Type: "note", Time: at})
+	}
+	if _, err := db.AppendInteractions(ctx, batch); err != nil {
+		t.Fatal(err)
+	}
+	err = db.bolt.Update(func(tx *bolt.Tx) error {
+		if err := tx.DeleteBucket(bInterTime.name); err != nil {
+			return err
+		}
+		tm, err := tx.CreateBucket(bInterTime.name)
+		if err != nil {
+			return err
+		}
+		err = tx.Bucket(bInteractions.name).ForEach(func(k, v []byte) error {
+			in, err := decodeInteraction(keyID(k), v)
+			if err != nil {
+				return err
+			}
+			return tm.Put(append(appendTime(nil, in.Time), k...), nil)
+		})
+		if err != nil {
+			return err
+		}
+		return putUint(tx.Bucket(bMeta.name), metaSchemaVersion, 1)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if errs := db.Check(ctx); len(errs) == 0 {
+		t.Error("check passes the old layout under the new schema")
+	}
+	db.Close()
+
+	db, err = Open(ctx, path, Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	if st, _ := db.Stats(ctx); st.SchemaVersion != SchemaVersion() {
+		t.Errorf("schema version %d after open, want %d", st.SchemaVersion, SchemaVersion())
+	}
+	mustCheck(t, db)
+	var got []core.Interaction
+	if err := db.ScanInteractions(ctx, time.Time{}, time.Time{}, func(in core.Interaction) error {
+		got = append(got, in)
+		return nil
+	}); err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != len(times) {
+		t.Fatalf("scanned %d, want %d", len(got), len(times))
+	}
+	sorted := slices.IsSortedFunc(got, func(a, b core.Interaction) int {
+		if c := a.Time.Compare(b.Time); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.ID, b.ID)
+	})
+	if !sorted {
+		t.Error("scan after migration is not in (time, id) order")
+	}
+	// New appends after the migration go into the new layout.
+	if _, err := db.AppendInteractions(ctx, []core.Interaction{{CustomerID: c.ID, Type: "note", Time: t0}}); err != nil {
+		t.Fatal(err)
+	}
+	mustCheck(t, db)
+	n := 0
+	if err := db.ScanInteractions(ctx, t0, t0.Add(time.Nanosecond), func(core.Interaction) error { n++; return nil }); err != nil || n != 4 {
+		t.Errorf("scan of t0: %d %v, want 4 (three at t0 and one at t0+0s from the loop)", n, err)
+	}
+}
+
+func TestTimeBucketOrder(t *testing.T) {
+	day := 24 * time.Hour
+	epoch := time.Unix(0, 0).UTC()
+	for _, tc := range []struct {
+		name string
+		a, b time.Time
+		cmp  int
+	}{
+		{"same day", t0, t0.Add(time.Hour), 0},
+		{"next day", t0, t0.Add(day), -1},
+		{"epoch", epoch.Add(-time.Nanosecond), epoch, -1},
+		{"day before epoch", epoch.Add(-day), epoch.Add(-time.Second), 0},
+		{"two days before epoch", epoch.Add(-day - time.Second), epoch.Add(-day), -1},
+		{"1900 and 9999", time.Date(1900, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(9999, 1, 1, 0, 0, 0, 0, time.UTC), -1},
+		{"clamped far past", time.Date(-9_000_000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(-8_000_000, 1, 1, 0, 0, 0, 0, time.UTC), 0},
+		{"clamped far future", time.Date(9_000_000, 1, 1, 0, 0, 0, 0, time.UTC), time.Date(8_000_000, 1, 1, 0, 0, 0, 0, time.UTC), 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := bytes.Compare(appendTimeBucket(nil, tc.a), appendTimeBucket(nil, tc.b)); got != tc.cmp {
+				t.Errorf("compare = %d, want %d", got, tc.cmp)
+			}
+		})
+	}
 }
