@@ -21,6 +21,13 @@ func runCLI(t *testing.T, stdin string, args ...string) (int, string, string) {
 }
 
 func TestCLIHelpAndUsage(t *testing.T) {
+	// A command that fails on its arguments must not create a data folder.
+	t.Chdir(t.TempDir())
+	t.Cleanup(func() {
+		if _, err := os.Stat("data"); err == nil {
+			t.Error("a refused command created ./data")
+		}
+	})
 	code, _, errOut := runCLI(t, "", "--help")
 	if code != 0 || !strings.Contains(errOut, "serve") || strings.Contains(errOut, "plugin") {
 		t.Fatalf("--help: %d %q", code, errOut)

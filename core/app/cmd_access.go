@@ -17,6 +17,11 @@ func cmdUser(ctx context.Context, env *Env, args []string) error {
 		return usageError{"expected add, list, disable, enable or passwd"}
 	}
 	sub, args := args[0], args[1:]
+	switch sub {
+	case "add", "list", "disable", "enable", "passwd":
+	default:
+		return usageError{fmt.Sprintf("unknown subcommand %q", sub)}
+	}
 	f := newFlags(env, "user "+sub, "[flags]", "Manage staff accounts (server stopped, or use the admin pages).\n"+
 		"Without --password-stdin a strong password is generated and printed once.")
 	email := f.String("email", "", "the user's email (sign-in name)")
@@ -125,6 +130,11 @@ func cmdToken(ctx context.Context, env *Env, args []string) error {
 		return usageError{"expected create, list or revoke"}
 	}
 	sub, args := args[0], args[1:]
+	switch sub {
+	case "create", "list", "revoke":
+	default:
+		return usageError{fmt.Sprintf("unknown subcommand %q", sub)}
+	}
 	scopeNames := make([]string, len(core.Scopes))
 	for i, s := range core.Scopes {
 		scopeNames[i] = string(s)
