@@ -50,6 +50,7 @@ type qtoken struct {
 	parts  []string // a digit group's parts, each also searched as a word
 	digits bool     // only digits
 	last   bool     // the word being typed: matched as a prefix in text too
+	joined bool     // typed right after punctuation, as in an address ("example.pl")
 }
 
 type parsedQuery struct {
@@ -135,7 +136,9 @@ func parseQuery(text string) parsedQuery {
 				continue
 			}
 		}
-		toks = append(toks, qtoken{word: w, digits: allDigits(w)})
+		sep := s[prevEnd(s, i):i]
+		joined := len(toks) > 0 && sep != "" && strings.TrimFunc(sep, unicode.IsSpace) == sep
+		toks = append(toks, qtoken{word: w, digits: allDigits(w), joined: joined})
 		i = j
 	}
 	if len(toks) > 0 && endsOpen {
@@ -256,13 +259,20 @@ func (b *builder) wordQuery(t qtoken) query.Query {
 		}
 	}
 	if b.customers {
+		// Every clause is a posting list walked in full, and at a million
+		// customers a short prefix matches a fifth of them, so clauses
+		// that would only find the same documents again are left out:
+		// the word being typed is matched through the name's n-grams (its
+		// whole-word term lists the same people), and a one- or two-letter
+		// prefix only in names (addresses mostly repeat the name).
 		pfx := truncRunes(f, maxPrefixLen)
-		qs = append(qs,
-			term(fNameWord, f, boostWord),
-			term(fName, pfx, boostPrefix),
-			term(fEmail, pfx, boostPrefix),
-			term(fExt, f, boostWord),
-		)
+		qs = append(qs, term(fName, pfx, boostPrefix), term(fExt, f, boostWord))
+		if !t.last {
+			qs = append(qs, term(fNameWord, f, boostWord))
+		}
+		if !t.last || runes > 2 || t.joined {
+			qs = append(qs, term(fEmail, pfx, boostPrefix))
+		}
 		fuzzy(fNameWord, boostFuzzy)
 		switch n := len(t.word); {
 		case !t.digits || n < minDigits || n > 15: // E.164 has at most 15 digits
