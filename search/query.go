@@ -208,7 +208,6 @@ func hasLatin(s string) bool {
 
 // builder turns a parsed query into bleve queries for one scope.
 type builder struct {
-	x            *Index
 	customers    bool // customer fields take part
 	interactions bool // interaction fields take part
 	word, exact  analysis.Analyzer
@@ -412,12 +411,11 @@ func (x *Index) buildRequest(q core.SearchQuery) (*bleve.SearchRequest, error) {
 	if err := validate(&q); err != nil {
 		return nil, err
 	}
-	word, err := x.im.AnalyzerNamed(anWord), error(nil)
-	exact := x.im.AnalyzerNamed(anExact)
+	word, exact := x.im.AnalyzerNamed(anWord), x.im.AnalyzerNamed(anExact)
 	if word == nil || exact == nil {
-		return nil, fmt.Errorf("search: analyzers missing: %w", err)
+		return nil, fmt.Errorf("search: analyzers %s/%s missing from the mapping", anWord, anExact)
 	}
-	b := &builder{x: x, word: word, exact: exact,
+	b := &builder{word: word, exact: exact,
 		customers:    q.Scope != core.ScopeInteractions && len(q.Types) == 0,
 		interactions: q.Scope != core.ScopeCustomers && len(q.Tags) == 0,
 	}
