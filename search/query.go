@@ -1,8 +1,10 @@
 package search
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -210,6 +212,7 @@ func hasLatin(s string) bool {
 type builder struct {
 	customers    bool // customer fields take part
 	interactions bool // interaction fields take part
+	strict       bool // no typo-tolerant clauses (the cheap path)
 	word, exact  analysis.Analyzer
 }
 
@@ -249,7 +252,7 @@ func (b *builder) wordQuery(t qtoken) query.Query {
 	runes := utf8.RuneCountInString(f)
 	var qs []query.Query
 	fuzzy := func(field string, boost float64) {
-		if runes >= fuzzyMinRunes && !t.digits {
+		if runes >= fuzzyMinRunes && !t.digits && !b.strict {
 			q := query.NewFuzzyQuery(f)
 			q.SetField(field)
 			q.SetFuzziness(1)
@@ -405,15 +408,49 @@ func validate(q *core.SearchQuery) error {
 	return nil
 }
 
+// shortPrefixMax is the longest word being typed that takes the cheap path:
+// at a million customers a prefix of up to this many letters matches tens
+// of thousands of people, and scoring them all was the slow tail.
+const shortPrefixMax = 3
+
+// cheapPlan answers a query whose last word is a short prefix without
+// scoring every match: the whole-value matches (a few postings) are scored
+// and come first, then the documents that match every word strictly (no
+// typo clauses), unscored, in index order, and bleve stops reading postings
+// as soon as the page is full.
+type cheapPlan struct {
+	exact  *bleve.SearchRequest // nil when the scope has no customers
+	strict *bleve.SearchRequest
+	offset int
+	limit  int
+}
+
+// wantsCheap reports whether the text typed so far ends in a short prefix
+// of letters, the queries whose matches are too many to score.
+func (b *builder) wantsCheap(p parsedQuery) bool {
+	if len(p.phrases) > 0 || len(p.tokens) == 0 {
+		return false
+	}
+	t := p.tokens[len(p.tokens)-1]
+	if !t.last || t.digits || len(t.parts) > 0 {
+		return false
+	}
+	f := b.analyze(b.word, t.word)
+	return f != "" && utf8.RuneCountInString(f) <= shortPrefixMax
+}
+
+var resultFields = []string{fTitle, fSub, fCust, fTime, fName, fEmail, fPhone, fExt, fText, fExtra}
+
 // buildRequest turns a SearchQuery into a bleve request; nil means the
-// query can match nothing (no words and no filters).
-func (x *Index) buildRequest(q core.SearchQuery) (*bleve.SearchRequest, error) {
+// query can match nothing (no words and no filters). A non-nil cheapPlan is
+// what Search runs instead of the request.
+func (x *Index) buildRequest(q core.SearchQuery) (*bleve.SearchRequest, *cheapPlan, error) {
 	if err := validate(&q); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
 	word, exact := x.im.AnalyzerNamed(anWord), x.im.AnalyzerNamed(anExact)
 	if word == nil || exact == nil {
-		return nil, fmt.Errorf("search: analyzers %s/%s missing from the mapping", anWord, anExact)
+		return nil, nil, fmt.Errorf("search: analyzers %s/%s missing from the mapping", anWord, anExact)
 	}
 	b := &builder{word: word, exact: exact,
 		customers:    q.Scope != core.ScopeInteractions && len(q.Types) == 0,
@@ -429,7 +466,7 @@ func (x *Index) buildRequest(q core.SearchQuery) (*bleve.SearchRequest, error) {
 		filters = append(filters, term(fKind, kindInter, 1))
 	}
 	if !b.customers && !b.interactions {
-		return nil, nil // tags (customers only) with types (interactions only)
+		return nil, nil, nil // tags (customers only) with types (interactions only)
 	}
 	if q.CustomerID != 0 {
 		filters = append(filters, term(fCust, q.CustomerID.String(), 1))
@@ -480,15 +517,48 @@ func (x *Index) buildRequest(q core.SearchQuery) (*bleve.SearchRequest, error) {
 		bq = query.NewConjunctionQuery(filters)
 		sortByTime = true
 	default:
-		return nil, nil
+		return nil, nil, nil
 	}
 	req := bleve.NewSearchRequestOptions(bq, limit, q.Offset, false)
-	req.Fields = []string{fTitle, fSub, fCust, fTime, fName, fEmail, fPhone, fExt, fText, fExtra}
+	req.Fields = resultFields
 	req.IncludeLocations = !sortByTime
 	if sortByTime {
 		req.SortBy([]string{"-" + fTime, "_id"})
 	}
-	return req, nil
+	if len(must) == 0 || !b.wantsCheap(p) {
+		return req, nil, nil
+	}
+
+	cp := &cheapPlan{offset: q.Offset, limit: limit}
+	sb := *b
+	sb.strict = true
+	var smust []query.Query
+	for _, t := range p.tokens {
+		if wq := sb.wordQuery(t); wq != nil {
+			smust = append(smust, wq)
+		}
+	}
+	sq := query.NewBooleanQuery(smust, nil, nil)
+	if len(filters) > 0 {
+		sq.AddFilter(query.NewConjunctionQuery(filters))
+	}
+	// Score "none" with the default sort lets bleve stop after Size hits.
+	cp.strict = bleve.NewSearchRequestOptions(sq, q.Offset+limit, 0, false)
+	cp.strict.Score = bleve.ScoreNone
+	cp.strict.Fields = resultFields
+	// Interaction highlights need term locations; customer hits are
+	// highlighted from stored values, and without locations bleve can
+	// merge the posting lists as bitmaps.
+	cp.strict.IncludeLocations = b.interactions
+	if eq := b.exactQueries(p); len(eq) > 0 {
+		var e query.Query = query.NewDisjunctionQuery(eq)
+		if len(filters) > 0 {
+			e = query.NewConjunctionQuery(append([]query.Query{e}, filters...))
+		}
+		cp.exact = bleve.NewSearchRequestOptions(e, q.Offset+limit, 0, false)
+		cp.exact.Fields = resultFields
+	}
+	return req, cp, nil
 }
 
 // Search runs a query as the user types it. Input that is too long or
@@ -496,7 +566,7 @@ func (x *Index) buildRequest(q core.SearchQuery) (*bleve.SearchRequest, error) {
 // for as words, never interpreted as query syntax.
 func (x *Index) Search(ctx context.Context, q core.SearchQuery) (core.SearchResults, error) {
 	start := time.Now()
-	req, err := x.buildRequest(q)
+	req, cheap, err := x.buildRequest(q)
 	if err != nil {
 		return core.SearchResults{}, err
 	}
@@ -505,28 +575,94 @@ func (x *Index) Search(ctx context.Context, q core.SearchQuery) (core.SearchResu
 		out.Took = time.Since(start)
 		return out, nil
 	}
-	x.mu.RLock()
-	if x.closed {
-		x.mu.RUnlock()
-		return core.SearchResults{}, errClosed
-	}
-	res, err := x.idx.SearchInContext(ctx, req)
-	x.mu.RUnlock()
-	if err != nil {
-		if ctx.Err() != nil {
-			return core.SearchResults{}, ctx.Err()
+	var hits search.DocumentMatchCollection
+	done := false
+	if cheap != nil {
+		hits, out.Total, done, err = x.runCheap(ctx, cheap)
+		if err != nil {
+			return core.SearchResults{}, err
 		}
-		return core.SearchResults{}, fmt.Errorf("search: %w", err)
 	}
-	out.Total = int(res.Total)
+	if !done {
+		res, err := x.run(ctx, req)
+		if err != nil {
+			return core.SearchResults{}, err
+		}
+		hits, out.Total = res.Hits, int(res.Total)
+	}
 	marks := x.newMarker(q.Text)
-	for _, dm := range res.Hits {
+	for _, dm := range hits {
 		if h, ok := x.toHit(dm, marks); ok {
 			out.Hits = append(out.Hits, h)
 		}
 	}
 	out.Took = time.Since(start)
 	return out, nil
+}
+
+func (x *Index) run(ctx context.Context, req *bleve.SearchRequest) (*bleve.SearchResult, error) {
+	x.mu.RLock()
+	defer x.mu.RUnlock()
+	if x.closed {
+		return nil, errClosed
+	}
+	res, err := x.idx.SearchInContext(ctx, req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return nil, ctx.Err()
+		}
+		return nil, fmt.Errorf("search: %w", err)
+	}
+	return res, nil
+}
+
+// runCheap runs a cheapPlan: whole-value matches first, then the strict
+// matches in index order, without duplicates, cut to the page. When the
+// strict matches do not fill the first page there are few of them, and done is
+// false: the scored query (with its typo-tolerant clauses) is then cheap
+// enough and finds more. Total counts the strict matches read, so with
+// done it is a lower bound: at least the hits up to the end of the page.
+func (x *Index) runCheap(ctx context.Context, cp *cheapPlan) (hits search.DocumentMatchCollection, total int, done bool, err error) {
+	var first search.DocumentMatchCollection
+	if cp.exact != nil {
+		res, err := x.run(ctx, cp.exact)
+		if err != nil {
+			return nil, 0, false, err
+		}
+		first = res.Hits
+	}
+	// Exact matches also match strictly; read as many more as may repeat.
+	want := cp.offset + cp.limit + len(first)
+	strict := *cp.strict
+	strict.Size = want
+	res, err := x.run(ctx, &strict)
+	if err != nil {
+		return nil, 0, false, err
+	}
+	// The choice depends on the first page only, so that every page of one
+	// query comes from the same ordering.
+	if len(res.Hits) < cp.limit+len(first) {
+		return nil, 0, false, nil
+	}
+	// Unscored hits tie, and bleve's heap leaves ties in no fixed order;
+	// the order they were read in is the same for every page size.
+	slices.SortFunc(res.Hits, func(a, b *search.DocumentMatch) int { return cmp.Compare(a.HitNumber, b.HitNumber) })
+	seen := make(map[string]bool, len(first))
+	all := make(search.DocumentMatchCollection, 0, len(first)+len(res.Hits))
+	for _, dm := range first {
+		seen[dm.ID] = true
+		all = append(all, dm)
+	}
+	for _, dm := range res.Hits {
+		if !seen[dm.ID] {
+			all = append(all, dm)
+		}
+	}
+	total = max(int(res.Total), len(all))
+	if cp.offset >= len(all) {
+		return nil, total, true, nil
+	}
+	return all[cp.offset:min(len(all), cp.offset+cp.limit)], total, true, nil
 }
 
 // highlighted maps each stored interaction field to the index fields whose

@@ -3,6 +3,7 @@ package search
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"os"
@@ -274,6 +275,63 @@ func TestLimitOffsetAndTotal(t *testing.T) {
 	r2 := doSearch(t, x, core.SearchQuery{Text: "zofia", Limit: 25, Offset: 20})
 	if len(r2.Hits) != 10 {
 		t.Errorf("second page %d hits", len(r2.Hits))
+	}
+}
+
+// A short last word over many matches takes the cheap path (unscored,
+// stops after the page): whole-value matches still come first, pages do not
+// overlap, highlights stay, and typo matches are left to longer words.
+func TestShortPrefixCheapPath(t *testing.T) {
+	feed := newMemFeed()
+	for i := 0; i < 40; i++ {
+		feed.addCustomer(core.Customer{Name: fmt.Sprintf("Zofia Test%d", i), Emails: []string{fmt.Sprintf("zofia%d@example.com", i)}})
+	}
+	hanna := feed.addCustomer(core.Customer{Name: "Hanna Zorro"})
+	exact := feed.addCustomer(core.Customer{Name: "Zo"}) // added last: index order puts it last
+	x := openTest(t, t.TempDir(), feed)
+
+	r := doSearch(t, x, core.SearchQuery{Text: "zo", Limit: 10})
+	if len(r.Hits) != 10 || r.Hits[0].ID != exact.ID {
+		t.Fatalf("exact match must come first: %v", keys(r))
+	}
+	if r.Total < 10 {
+		t.Errorf("total %d < page", r.Total)
+	}
+	if got := r.Hits[1].Fragments["name"]; len(got) != 1 || !strings.Contains(got[0], "\ue000Zofia\ue001") {
+		t.Errorf("highlight %q", got)
+	}
+	// Unscored hits come in index order, which background merges of a
+	// freshly written index still change; once it settles, pages follow
+	// one order and neither repeat nor skip.
+	walk := func() []string {
+		var all []string
+		for off := 0; off < 60; off += 10 {
+			all = append(all, keys(doSearch(t, x, core.SearchQuery{Text: "zo", Limit: 10, Offset: off}))...)
+		}
+		return all
+	}
+	var pages []string
+	for try, prev := 0, walk(); try < 100; try++ {
+		time.Sleep(20 * time.Millisecond)
+		if pages = walk(); slices.Equal(pages, prev) {
+			break
+		}
+		prev = pages
+	}
+	uniq := slices.Clone(pages)
+	slices.Sort(uniq)
+	if len(pages) != 42 || len(slices.Compact(uniq)) != 42 {
+		t.Errorf("paged through %d hits, %d distinct, of 42: %v", len(pages), len(uniq), pages)
+	}
+
+	// "anna zo": strict matches are none, so the scored query runs and
+	// its typo clause finds Hanna.
+	if got := keys(doSearch(t, x, core.SearchQuery{Text: "anna zo"})); !slices.Contains(got, ckey(hanna)) {
+		t.Errorf("anna zo: %v", got)
+	}
+	// Few matches: the scored query runs, and the total is exact.
+	if r := doSearch(t, x, core.SearchQuery{Text: "han"}); r.Total != 1 || len(r.Hits) != 1 {
+		t.Errorf("han: total %d hits %v", r.Total, keys(r))
 	}
 }
 
