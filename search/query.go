@@ -105,7 +105,9 @@ func parseQuery(text string) parsedQuery {
 		rest = rest[i+1+j+1:]
 	}
 	s := plain.String()
-	endsOpen := len(text) > 0 && !unicode.IsSpace(rune(text[len(text)-1])) && text[len(text)-1] != '"'
+	// The last rune, not the last byte: "ą" ends in 0x85, which as a rune is a space.
+	lastRune, _ := utf8.DecodeLastRuneInString(text)
+	endsOpen := len(text) > 0 && !unicode.IsSpace(lastRune) && lastRune != '"'
 
 	// Words, with runs of digit groups separated only by phone punctuation
 	// joined into one token.
@@ -423,6 +425,10 @@ type cheapPlan struct {
 	strict *bleve.SearchRequest
 	offset int
 	limit  int
+	// same: no word is long enough for a typo clause, so the scored query
+	// matches exactly the strict documents and is not worth running after
+	// a strict query that did not fill the page.
+	same bool
 }
 
 // wantsCheap reports whether the text typed so far ends in a short prefix
@@ -529,11 +535,14 @@ func (x *Index) buildRequest(q core.SearchQuery) (*bleve.SearchRequest, *cheapPl
 		return req, nil, nil
 	}
 
-	cp := &cheapPlan{offset: q.Offset, limit: limit}
+	cp := &cheapPlan{offset: q.Offset, limit: limit, same: true}
 	sb := *b
 	sb.strict = true
 	var smust []query.Query
 	for _, t := range p.tokens {
+		if !t.digits && utf8.RuneCountInString(b.analyze(b.word, t.word)) >= fuzzyMinRunes {
+			cp.same = false
+		}
 		if wq := sb.wordQuery(t); wq != nil {
 			smust = append(smust, wq)
 		}
@@ -619,8 +628,8 @@ func (x *Index) run(ctx context.Context, req *bleve.SearchRequest) (*bleve.Searc
 // runCheap runs a cheapPlan: whole-value matches first, then the strict
 // matches in index order, without duplicates, cut to the page. When the
 // strict matches do not fill the first page there are few of them, and done is
-// false: the scored query (with its typo-tolerant clauses) is then cheap
-// enough and finds more. Total counts the strict matches read, so with
+// false (unless the scored query would find the same): the scored query,
+// with its typo-tolerant clauses, is then cheap enough and finds more. Total counts the strict matches read, so with
 // done it is a lower bound: at least the hits up to the end of the page.
 func (x *Index) runCheap(ctx context.Context, cp *cheapPlan) (hits search.DocumentMatchCollection, total int, done bool, err error) {
 	var first search.DocumentMatchCollection
@@ -641,7 +650,7 @@ func (x *Index) runCheap(ctx context.Context, cp *cheapPlan) (hits search.Docume
 	}
 	// The choice depends on the first page only, so that every page of one
 	// query comes from the same ordering.
-	if len(res.Hits) < cp.limit+len(first) {
+	if len(res.Hits) < cp.limit+len(first) && !cp.same {
 		return nil, 0, false, nil
 	}
 	// Unscored hits tie, and bleve's heap leaves ties in no fixed order;

@@ -677,6 +677,9 @@ func TestParseQuery(t *testing.T) {
 		{`"one" two`, []string{"one", "two"}, true, 0},
 		{`a "b`, []string{"a", "b"}, true, 0},
 		{"jan.kowalski@example.pl", []string{"jan", "kowalski", "example", "pl"}, true, 0},
+		{"Anna Dą", []string{"Anna", "Dą"}, true, 0}, // ą ends in byte 0x85 (NEL as a rune)
+		{"Анна Ка", []string{"Анна", "Ка"}, true, 0},
+		{"Anna Dą ", []string{"Anna", "Dą"}, false, 0},
 	}
 	for _, tt := range tests {
 		p := parseQuery(tt.in)
