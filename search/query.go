@@ -419,7 +419,8 @@ const shortPrefixMax = 3
 // scoring every match: the whole-value matches (a few postings) are scored
 // and come first, then the documents that match every word strictly (no
 // typo clauses), unscored, in index order, and bleve stops reading postings
-// as soon as the page is full.
+// as soon as the page is full. A longer last word takes the scored query
+// without its typo clauses first (see scored).
 type cheapPlan struct {
 	exact  *bleve.SearchRequest // nil when the scope has no customers
 	strict *bleve.SearchRequest
@@ -429,6 +430,9 @@ type cheapPlan struct {
 	// matches exactly the strict documents and is not worth running after
 	// a strict query that did not fill the page.
 	same bool
+	// scored: strict is the scored query without its typo clauses (for a
+	// last word longer than shortPrefixMax); exact is nil.
+	scored bool
 }
 
 // wantsCheap reports whether the text typed so far ends in a short prefix
@@ -531,7 +535,7 @@ func (x *Index) buildRequest(q core.SearchQuery) (*bleve.SearchRequest, *cheapPl
 	if sortByTime {
 		req.SortBy([]string{"-" + fTime, "_id"})
 	}
-	if len(must) == 0 || !b.wantsCheap(p) {
+	if len(must) == 0 {
 		return req, nil, nil
 	}
 
@@ -546,6 +550,26 @@ func (x *Index) buildRequest(q core.SearchQuery) (*bleve.SearchRequest, *cheapPl
 		if wq := sb.wordQuery(t); wq != nil {
 			smust = append(smust, wq)
 		}
+	}
+	for _, ph := range p.phrases {
+		smust = append(smust, sb.phraseQuery(ph))
+	}
+	if !b.wantsCheap(p) {
+		if cp.same {
+			return req, nil, nil // no typo clauses: the strict query is req
+		}
+		// Typo clauses expand to many terms whose postings are all
+		// walked; they rank below the strict matches, so when those fill
+		// the first page the typo clauses would add nothing to see.
+		sq := query.NewBooleanQuery(smust, b.exactQueries(p), nil)
+		if len(filters) > 0 {
+			sq.AddFilter(query.NewConjunctionQuery(filters))
+		}
+		cp.scored = true
+		cp.strict = bleve.NewSearchRequestOptions(sq, limit, q.Offset, false)
+		cp.strict.Fields = resultFields
+		cp.strict.IncludeLocations = true
+		return req, cp, nil
 	}
 	sq := query.NewBooleanQuery(smust, nil, nil)
 	if len(filters) > 0 {
@@ -632,6 +656,13 @@ func (x *Index) run(ctx context.Context, req *bleve.SearchRequest) (*bleve.Searc
 // with its typo-tolerant clauses, is then cheap enough and finds more. Total counts the strict matches read, so with
 // done it is a lower bound: at least the hits up to the end of the page.
 func (x *Index) runCheap(ctx context.Context, cp *cheapPlan) (hits search.DocumentMatchCollection, total int, done bool, err error) {
+	if cp.scored {
+		res, err := x.run(ctx, cp.strict)
+		if err != nil || int(res.Total) < cp.limit {
+			return nil, 0, false, err
+		}
+		return res.Hits, int(res.Total), true, nil
+	}
 	var first search.DocumentMatchCollection
 	if cp.exact != nil {
 		res, err := x.run(ctx, cp.exact)

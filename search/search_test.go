@@ -335,6 +335,29 @@ func TestShortPrefixCheapPath(t *testing.T) {
 	}
 }
 
+// Typo clauses run only when the strict words leave the first page short.
+func TestTypoClausesOnlyWhenFew(t *testing.T) {
+	feed := newMemFeed()
+	typo := feed.addCustomer(core.Customer{Name: "Olga Kowalsky"})
+	for i := 0; i < 3; i++ {
+		feed.addCustomer(core.Customer{Name: fmt.Sprintf("Jan Kowalski%d", i)})
+	}
+	x := openTest(t, t.TempDir(), feed)
+	if r := doSearch(t, x, core.SearchQuery{Text: "kowalski"}); !slices.Contains(keys(r), ckey(typo)) {
+		t.Errorf("few strict matches must bring the typo match: %v", keys(r))
+	}
+	for i := 0; i < 30; i++ {
+		feed.addCustomer(core.Customer{Name: fmt.Sprintf("Ewa Kowalski%d", i)})
+	}
+	if err := x.CatchUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	r := doSearch(t, x, core.SearchQuery{Text: "kowalski"})
+	if len(r.Hits) != 20 || r.Total != 33 || slices.Contains(keys(r), ckey(typo)) {
+		t.Errorf("a full page of strict matches: total %d %v", r.Total, keys(r))
+	}
+}
+
 func TestDeletion(t *testing.T) {
 	f := newFixture()
 	x := openTest(t, t.TempDir(), f.feed)
