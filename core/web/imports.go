@@ -200,13 +200,19 @@ func (s *Server) listImports(c *echo.Context) error {
 	return c.JSON(http.StatusOK, map[string]any{"items": jobs})
 }
 
-// GET /imports/:id
-func (s *Server) getImport(c *echo.Context) error {
+// importAndID is the start of every /imports/:id handler.
+func (s *Server) importAndID(c *echo.Context) (Importer, core.ID, error) {
 	im, err := s.importer()
 	if err != nil {
-		return err
+		return nil, 0, err
 	}
 	id, err := pathID(c, "id")
+	return im, id, err
+}
+
+// GET /imports/:id
+func (s *Server) getImport(c *echo.Context) error {
+	im, id, err := s.importAndID(c)
 	if err != nil {
 		return err
 	}
@@ -219,11 +225,7 @@ func (s *Server) getImport(c *echo.Context) error {
 
 // DELETE /imports/:id cancels the job and answers with its state.
 func (s *Server) cancelImport(c *echo.Context) error {
-	im, err := s.importer()
-	if err != nil {
-		return err
-	}
-	id, err := pathID(c, "id")
+	im, id, err := s.importAndID(c)
 	if err != nil {
 		return err
 	}
@@ -236,11 +238,7 @@ func (s *Server) cancelImport(c *echo.Context) error {
 
 // GET /imports/:id/rejected downloads the rejected rows as CSV.
 func (s *Server) importRejected(c *echo.Context) error {
-	im, err := s.importer()
-	if err != nil {
-		return err
-	}
-	id, err := pathID(c, "id")
+	im, id, err := s.importAndID(c)
 	if err != nil {
 		return err
 	}
