@@ -5,6 +5,7 @@ import (
 	"net/mail"
 	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 )
@@ -128,10 +129,8 @@ func (c *Customer) Normalize(defaultCC string) error {
 			return err
 		}
 	}
-	if c.TimeZone != "" {
-		if _, err := time.LoadLocation(c.TimeZone); err != nil {
-			return FieldErr("time_zone", "unknown time zone %q", c.TimeZone)
-		}
+	if c.TimeZone != "" && !knownZone(c.TimeZone) {
+		return FieldErr("time_zone", "unknown time zone %q", c.TimeZone)
 	}
 
 	emails, err := normalizeList("emails", c.Emails, NormalizeEmail)
@@ -194,6 +193,23 @@ func normalizeAttr(v any) (any, error) {
 		return float64(x), nil
 	}
 	return nil, fmt.Errorf("value must be a string, number, boolean or null, not %T", v)
+}
+
+// zones caches time zone names already checked: time.LoadLocation reads
+// the zone database on every call, which a bulk import would do per row.
+// Only valid names are kept, so the cache is bounded by the zone database
+// and hostile input cannot grow it.
+var zones sync.Map // name -> struct{}
+
+func knownZone(name string) bool {
+	if _, ok := zones.Load(name); ok {
+		return true
+	}
+	if _, err := time.LoadLocation(name); err != nil {
+		return false
+	}
+	zones.Store(name, struct{}{})
+	return true
 }
 
 func checkText(field, v string, max int) error {

@@ -53,6 +53,19 @@ func (t serviceTarget) GetCustomerByExternalID(ctx context.Context, id string) (
 	return t.Store.GetCustomerByExternalID(ctx, id)
 }
 
+// UpsertCustomers and AppendInteractions go straight to the store: the
+// importer prepares (normalizes and validates) every record with the
+// service's Prepare* when it reads the row, and its batches never exceed
+// core.MaxBatch, so the service's second pass would only repeat that work
+// on the import's hot path.
+func (t serviceTarget) UpsertCustomers(ctx context.Context, in []core.Customer, _ string) ([]core.Customer, []bool, error) {
+	return t.Store.UpsertCustomers(ctx, in, core.MergeCustomer)
+}
+
+func (t serviceTarget) AppendInteractions(ctx context.Context, in []core.Interaction) ([]core.AppendResult, error) {
+	return t.Store.AppendInteractions(ctx, in)
+}
+
 // Source is the consent source recorded for imported consent.
 const Source = "import"
 
