@@ -404,29 +404,9 @@ func FitBGNBD(ctx context.Context, data []Summary, g Guard) (BGNBDFit, error) {
 		{0.3, 0.3 / rate, 0.5, 3},
 		{3, 3 / rate, 2, 8},
 	}
-	var best optResult
-	fs := make([]float64, 0, len(starts))
-	for k, st := range starts {
-		x0 := make([]float64, 4)
-		for i, v := range st {
-			x0[i] = math.Log(v)
-		}
-		res := bfgs(ctx, d.negLL, x0, 1e-9, 500)
-		fit.Iterations += res.Iter
-		fit.Evaluations += res.Evals
-		fs = append(fs, res.F)
-		if k == 0 || (finite(res.F) && (!finite(best.F) || res.F < best.F)) {
-			best = res
-		}
-		if err := ctx.Err(); err != nil {
-			return fit, err
-		}
-	}
-	fit.Starts = len(starts)
-	for _, f := range fs {
-		if math.Abs(f-best.F) < 1e-6 {
-			fit.Agreeing++
-		}
+	best, err := multiStart(ctx, d.negLL, starts, &fit.FitInfo)
+	if err != nil {
+		return fit, err
 	}
 	fit.R, fit.Alpha, fit.A, fit.B = math.Exp(best.X[0]), math.Exp(best.X[1])*scale, math.Exp(best.X[2]), math.Exp(best.X[3])
 	fit.Customers, fit.Repeaters = len(data), Repeaters(data)

@@ -146,26 +146,9 @@ func FitGammaGamma(ctx context.Context, data []Summary, g Guard) (GammaGammaFit,
 		return -ll / n
 	}
 	starts := [][]float64{{1, 1, 1}, {5, 3, 1}, {0.5, 5, 5}}
-	var best optResult
-	fs := []float64{}
-	for k, st := range starts {
-		x0 := []float64{math.Log(st[0]), math.Log(st[1]), math.Log(st[2])}
-		res := bfgs(ctx, negLL, x0, 1e-9, 500)
-		fit.Iterations += res.Iter
-		fit.Evaluations += res.Evals
-		fs = append(fs, res.F)
-		if k == 0 || (finite(res.F) && (!finite(best.F) || res.F < best.F)) {
-			best = res
-		}
-		if err := ctx.Err(); err != nil {
-			return fit, err
-		}
-	}
-	fit.Starts = len(starts)
-	for _, f := range fs {
-		if math.Abs(f-best.F) < 1e-6 {
-			fit.Agreeing++
-		}
+	best, err := multiStart(ctx, negLL, starts, &fit.FitInfo)
+	if err != nil {
+		return fit, err
 	}
 	fit.P, fit.Q, fit.Gamma = math.Exp(best.X[0]), math.Exp(best.X[1]), math.Exp(best.X[2])*scale
 	// Undo the money scaling: the density of m is 1/scale times that of m/scale.

@@ -283,3 +283,34 @@ func allFinite(a []float64) bool {
 	}
 	return true
 }
+
+// multiStart runs BFGS from every starting point (given in natural units;
+// the optimiser works on their logarithms), records the effort and how many
+// starts agree in info, and returns the best optimum found.
+func multiStart(ctx context.Context, negLL objective, starts [][]float64, info *FitInfo) (optResult, error) {
+	var best optResult
+	fs := make([]float64, 0, len(starts))
+	for k, st := range starts {
+		x0 := make([]float64, len(st))
+		for i, v := range st {
+			x0[i] = math.Log(v)
+		}
+		res := bfgs(ctx, negLL, x0, 1e-9, 500)
+		info.Iterations += res.Iter
+		info.Evaluations += res.Evals
+		fs = append(fs, res.F)
+		if k == 0 || (finite(res.F) && (!finite(best.F) || res.F < best.F)) {
+			best = res
+		}
+		if err := ctx.Err(); err != nil {
+			return best, err
+		}
+	}
+	info.Starts = len(starts)
+	for _, f := range fs {
+		if math.Abs(f-best.F) < 1e-6 {
+			info.Agreeing++
+		}
+	}
+	return best, nil
+}
