@@ -127,6 +127,8 @@ type Store interface {
 	Users
 	Tokens
 	ImportJobs
+	Sessions
+	Audit
 
 	// Backup writes a consistent copy of the whole database to w while the
 	// store stays online.

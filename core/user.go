@@ -69,12 +69,17 @@ const (
 	ScopeInteractionsWrite Scope = "interactions:write"
 	ScopeSearch            Scope = "search"
 	ScopeImport            Scope = "import"
-	ScopeAdmin             Scope = "admin" // backup, users, tokens; implies every other scope
+	ScopeCustomersErase    Scope = "customers:erase" // erasure ("right to be forgotten")
+	ScopeAdmin             Scope = "admin"           // backup, users, tokens; implies every other scope
 )
+
+// ScopeSignedIn is not a token scope: it marks UI routes any signed-in
+// staff member may use (their home page, signing out, their own password).
+const ScopeSignedIn Scope = "@signed-in"
 
 // Scopes lists every token scope.
 var Scopes = []Scope{ScopeCustomersRead, ScopeCustomersWrite, ScopeInteractionsRead,
-	ScopeInteractionsWrite, ScopeSearch, ScopeImport, ScopeAdmin}
+	ScopeInteractionsWrite, ScopeSearch, ScopeImport, ScopeCustomersErase, ScopeAdmin}
 
 // ParseScopes reads a comma-separated scope list ("customers:read,search").
 func ParseScopes(s string) ([]Scope, error) {

@@ -58,7 +58,7 @@ func (s *Server) routeTable() []Route {
 		{get, api("/customers"), "listCustomers", core.ScopeCustomersRead, BodyNone, s.listCustomers},
 		{get, api("/customers/:id"), "getCustomer", core.ScopeCustomersRead, BodyNone, s.getCustomer},
 		{patch, api("/customers/:id"), "patchCustomer", core.ScopeCustomersWrite, BodyJSON, s.patchCustomer},
-		{del, api("/customers/:id"), "eraseCustomer", core.ScopeCustomersWrite, BodyNone, s.eraseCustomer},
+		{del, api("/customers/:id"), "eraseCustomer", core.ScopeCustomersErase, BodyNone, s.eraseCustomer},
 		{get, api("/customers/by-external-id/:external_id"), "getCustomerByExternalID", core.ScopeCustomersRead, BodyNone, s.getCustomerByExternalID},
 		{put, api("/customers/by-external-id/:external_id"), "upsertCustomer", core.ScopeCustomersWrite, BodyJSON, s.upsertCustomer},
 
