@@ -47,6 +47,8 @@ func (db *DB) Check(ctx context.Context) []error {
 		c.customers()
 		c.interactions()
 		c.accounts()
+		c.sessions()
+		c.audit()
 		c.changes()
 		return ctx.Err()
 	})
@@ -232,6 +234,55 @@ func (c *checker) accounts() {
 	_ = c.b(bImportJobs).ForEach(func(k, v []byte) error {
 		if _, err := decodeImportJob(keyID(k), v); err != nil {
 			c.report("%v", err)
+		}
+		return nil
+	})
+}
+
+// sessions checks the user index of sessions both ways.
+func (c *checker) sessions() {
+	sessions, byUser, users := c.b(bSessions), c.b(bSessionUser), c.b(bUsers)
+	_ = sessions.ForEach(func(k, v []byte) error {
+		s, err := decodeSession(k, v)
+		switch {
+		case err != nil:
+			c.report("%v", err)
+		case len(k) != sessionHashLen:
+			c.report("%s: malformed key %x", bSessions.name, k)
+		case !has(byUser, sessionUserKey(s.UserID, k)):
+			c.report("session %x…: not indexed to user %d", k[:4], s.UserID)
+		case !has(users, idKey(s.UserID)):
+			c.report("session %x…: user %d does not exist", k[:4], s.UserID)
+		}
+		return nil
+	})
+	_ = byUser.ForEach(func(k, _ []byte) error {
+		if len(k) != idLen+sessionHashLen {
+			c.report("%s: malformed key %x", bSessionUser.name, k)
+			return nil
+		}
+		user, hash := keyID(k[:idLen]), k[idLen:]
+		if s, err := getSession(c.tx, hash); err != nil || s.UserID != user {
+			c.report("%s: entry names a session %x… of user %d, which does not exist or is another's", bSessionUser.name, hash[:4], user)
+		}
+		return nil
+	})
+}
+
+// audit checks that every entry decodes under a well-formed key.
+func (c *checker) audit() {
+	b := c.b(bAudit)
+	var n int
+	_ = b.ForEach(func(k, v []byte) error {
+		if n++; n%10_000 == 0 && c.ctx.Err() != nil {
+			return c.ctx.Err()
+		}
+		if len(k) != idLen {
+			c.report("%s: malformed key %x", bAudit.name, k)
+		} else if _, err := decodeAudit(keyID(k), v); err != nil {
+			c.report("%v", err)
+		} else if uint64(keyID(k)) > b.Sequence() {
+			c.report("audit entry %d is past the sequence %d", keyID(k), b.Sequence())
 		}
 		return nil
 	})

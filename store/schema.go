@@ -40,6 +40,9 @@ var (
 	bTokens       = bucketDef{[]byte("tokens"), 0.9, "id(8) → token JSON"}
 	bTokenHash    = bucketDef{[]byte("tokens_by_hash"), 0.5, "secret hash → token id(8); unique"}
 	bImportJobs   = bucketDef{[]byte("import_jobs"), 0.9, "id(8) → import job JSON"}
+	bSessions     = bucketDef{[]byte("sessions"), 0.5, "session hash(32) → session JSON"}
+	bSessionUser  = bucketDef{[]byte("sessions_by_user"), 0.5, "user id(8)|session hash(32) → empty"}
+	bAudit        = bucketDef{[]byte("audit"), 1.0, "id(8) → audit entry JSON; append-only"}
 )
 
 // allBuckets is the bucket registry, in creation order.
@@ -47,6 +50,7 @@ var allBuckets = []bucketDef{
 	bMeta, bCustomers, bCustExternal, bCustEmail, bCustPhone, bCustTag,
 	bInteractions, bTimeline, bInterTime, bIdempotency, bChanges,
 	bUsers, bUserEmail, bTokens, bTokenHash, bImportJobs,
+	bSessions, bSessionUser, bAudit,
 }
 
 // Meta keys (in bMeta). Values are big-endian uint64.
@@ -74,6 +78,21 @@ var migrations = []migration{
 		return nil
 	}},
 	{"key the time index by day, not exact time", rebuildTimeIndex},
+	// A database created at version 3 or later already has these buckets
+	// (the first migration creates every registered bucket); this step adds
+	// them to older files.
+	{"create session and audit buckets", func(tx *bolt.Tx) error {
+		return createBuckets(tx, bSessions, bSessionUser, bAudit)
+	}},
+}
+
+func createBuckets(tx *bolt.Tx, defs ...bucketDef) error {
+	for _, b := range defs {
+		if _, err := tx.CreateBucketIfNotExists(b.name); err != nil {
+			return fmt.Errorf("create bucket %s: %w", b.name, err)
+		}
+	}
+	return nil
 }
 
 // rebuildTimeIndex replaces the time index with one built from the primary
