@@ -11,8 +11,19 @@ import (
 	"strings"
 )
 
-//go:embed static
+//go:embed static templates
 var files embed.FS
+
+// Templates is the tree of HTML templates: layout.html and partials/*.html
+// are shared by every page; pages/*.html are one page each (core/web
+// parses them all at start, so a broken template fails the start).
+func Templates() fs.FS {
+	sub, err := fs.Sub(files, "templates")
+	if err != nil {
+		panic(err)
+	}
+	return sub
+}
 
 // Static is the tree served under /static/.
 func Static() fs.FS {

@@ -16,6 +16,8 @@ var (
 	ErrUnauthorized = errors.New("unauthorized")
 	ErrTooLarge     = errors.New("too large")
 	ErrUnavailable  = errors.New("unavailable")
+	// ErrRateLimited: too many attempts (sign-in); try again later.
+	ErrRateLimited = errors.New("too many attempts")
 )
 
 // FieldError is an ErrInvalid (or other kind) that names the offending input

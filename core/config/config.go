@@ -23,6 +23,7 @@ import (
 // and, upper-cased, of the environment (server.listen is RETAIN_SERVER__LISTEN).
 type Config struct {
 	Server   Server   `toml:"server"`
+	Auth     Auth     `toml:"auth"`
 	Storage  Storage  `toml:"storage"`
 	Search   Search   `toml:"search"`
 	Business Business `toml:"business"`
@@ -38,6 +39,21 @@ type Server struct {
 	MaxBodyBytes    int64         `toml:"max_body_bytes"`
 	MaxUploadBytes  int64         `toml:"max_upload_bytes"`
 	ShutdownTimeout time.Duration `toml:"shutdown_timeout"`
+}
+
+// Auth governs staff sign-in and browser sessions.
+type Auth struct {
+	// SessionIdle ends a session nobody has used for this long.
+	SessionIdle time.Duration `toml:"session_idle"`
+	// SessionLifetime ends every session this long after sign-in.
+	SessionLifetime time.Duration `toml:"session_lifetime"`
+	// SecureCookies: "auto" marks cookies Secure when base_url is https or
+	// the request came over TLS; "always" or "never" force it.
+	SecureCookies string `toml:"secure_cookies"`
+	// MaxFailures per account, and ten times as many per address, within
+	// FailureWindow before sign-in is refused until the window passes.
+	MaxFailures   int           `toml:"max_failures"`
+	FailureWindow time.Duration `toml:"failure_window"`
 }
 
 // Storage is where the data lives.
@@ -89,6 +105,8 @@ func Default() Config {
 			MaxUploadBytes:  2 << 30,
 			ShutdownTimeout: 30 * time.Second,
 		},
+		Auth: Auth{SessionIdle: 12 * time.Hour, SessionLifetime: 7 * 24 * time.Hour,
+			SecureCookies: "auto", MaxFailures: 5, FailureWindow: 15 * time.Minute},
 		Storage:  Storage{DataDir: "./data", MinFreeBytes: 256 << 20},
 		Search:   Search{BatchSize: 2000, PollInterval: 200 * time.Millisecond},
 		Business: Business{Name: "My business", TimeZone: "UTC", Currency: "USD"},
@@ -236,6 +254,23 @@ func (c *Config) Validate() error {
 	}
 	if c.Server.ShutdownTimeout <= 0 {
 		bad("server.shutdown_timeout", "must be positive")
+	}
+	if c.Auth.SessionIdle < time.Minute {
+		bad("auth.session_idle", "must be at least 1m")
+	}
+	if c.Auth.SessionLifetime < c.Auth.SessionIdle {
+		bad("auth.session_lifetime", "must be at least auth.session_idle")
+	}
+	switch c.Auth.SecureCookies {
+	case "auto", "always", "never":
+	default:
+		bad("auth.secure_cookies", "%q must be auto, always or never", c.Auth.SecureCookies)
+	}
+	if c.Auth.MaxFailures < 1 || c.Auth.MaxFailures > 1000 {
+		bad("auth.max_failures", "must be between 1 and 1000")
+	}
+	if c.Auth.FailureWindow < time.Second {
+		bad("auth.failure_window", "must be at least 1s")
 	}
 	if strings.TrimSpace(c.Storage.DataDir) == "" {
 		bad("storage.data_dir", "must not be empty")

@@ -20,7 +20,7 @@ func TestOperations(t *testing.T) {
 		{name: "metrics off is no route", method: "GET", url: "/metrics", status: 404, errCode: "not_found"},
 		{name: "openapi", method: "GET", url: "/api/v1/openapi.json", status: 200, has: []string{`"openapi": "3.1.0"`, "/api/v1/customers/{id}"}},
 		{name: "unknown route", method: "GET", url: "/api/v1/nope", token: "admin", status: 404, errCode: "not_found"},
-		{name: "unknown route without token", method: "GET", url: "/nope/../../etc/passwd", status: 404, errCode: "not_found"},
+		{name: "unknown route without token", method: "GET", url: "/api/v1/nope/../../etc/passwd", status: 404, errCode: "not_found"},
 		{name: "wrong method", method: "PUT", url: "/api/v1/customers", token: "admin", body: `{}`, status: 405, errCode: "method_not_allowed", unchanged: true},
 	})
 	t.Run("not ready when disk is short", func(t *testing.T) {
@@ -117,8 +117,8 @@ func TestAuth(t *testing.T) {
 		a := newApp(t)
 		before, _ := a.db.CountCustomers(context.Background())
 		for _, r := range a.srv.Routes() {
-			if r.Scope == web.ScopePublic {
-				continue
+			if r.Scope == web.ScopePublic || !strings.HasPrefix(r.Path, web.APIPrefix+"/") {
+				continue // UI routes: access_test.go walks them with every role
 			}
 			path := strings.NewReplacer(":external_id", "c-1", ":id", a.ids["ann"].String()).Replace(r.Path)
 			if rec := a.do(r.Method, path, "", strings.NewReader("{}"), nil); rec.Code != 401 {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/labstack/echo/v5"
@@ -43,6 +44,7 @@ var kindCodes = []struct {
 	{core.ErrForbidden, http.StatusForbidden, "forbidden"},
 	{core.ErrTooLarge, http.StatusRequestEntityTooLarge, "too_large"},
 	{core.ErrUnavailable, http.StatusServiceUnavailable, "unavailable"},
+	{core.ErrRateLimited, http.StatusTooManyRequests, "rate_limited"},
 }
 
 // errorResponse decides the status and body for err. internal reports an
@@ -104,6 +106,10 @@ func (s *Server) handleError(c *echo.Context, err error) {
 	if internal && !errors.Is(err, errPanic) { // a panic was logged with its stack
 		s.log.Error("request failed", "method", c.Request().Method, "route", routeLabel(c), "error", err)
 	}
+	if isPageRequest(c.Request()) && c.Request().Method != http.MethodHead {
+		s.pageError(c, status, d)
+		return
+	}
 	h := c.Response().Header()
 	if status == http.StatusUnauthorized {
 		v := `Bearer realm="retain"`
@@ -130,3 +136,62 @@ func tooLarge(limit int64) error {
 // unauthorized and forbidden build the auth errors with a clear message.
 func unauthorized(msg string) error { return fmt.Errorf("%w: %s", core.ErrUnauthorized, msg) }
 func forbidden(msg string) error    { return fmt.Errorf("%w: %s", core.ErrForbidden, msg) }
+
+// isPageRequest tells a request for the staff UI from an API or operations
+// call: UI errors are pages (or, for htmx, fragments), API errors JSON.
+func isPageRequest(r *http.Request) bool {
+	p := r.URL.Path
+	switch {
+	case strings.HasPrefix(p, "/api/"), strings.HasPrefix(p, "/static/"),
+		p == "/healthz", p == "/readyz", p == "/metrics":
+		return false
+	}
+	return true
+}
+
+// pageError answers a UI request that failed. Not signed in: to the sign-in
+// page, coming back here afterwards. Otherwise the error page, or for htmx
+// a small error fragment that the swap target shows in place.
+func (s *Server) pageError(c *echo.Context, status int, d ErrorDetail) {
+	req := c.Request()
+	h := c.Response().Header()
+	h.Set("Cache-Control", "no-store")
+	if status == http.StatusUnauthorized {
+		to := "/signin"
+		if req.Method == http.MethodGet && req.URL.Path != "/" {
+			to += "?next=" + url.QueryEscape(req.URL.RequestURI())
+		}
+		if isHTMX(c) {
+			// A fragment request: htmx follows HX-Redirect with a full
+			// navigation instead of swapping the sign-in page into a row.
+			if hx := req.Header.Get("HX-Current-URL"); hx != "" {
+				if u, err := url.Parse(hx); err == nil && u.Path != "" && u.Path != "/" {
+					to = "/signin?next=" + url.QueryEscape(safeNext(u.RequestURI()))
+				}
+			}
+			h.Set("HX-Redirect", to)
+			_ = c.NoContent(http.StatusNoContent)
+			return
+		}
+		_ = c.Redirect(http.StatusSeeOther, to)
+		return
+	}
+	p := Page{Title: http.StatusText(status), Data: errorPage{Status: status, Message: d.Message, Code: d.Code}}
+	var err error
+	if isHTMX(c) {
+		err = s.fragment(c, status, "error", "error-inline", p)
+	} else {
+		err = s.render(c, status, "error", p)
+	}
+	if err != nil {
+		s.log.Error("could not render the error page", "error", err)
+		_ = c.String(status, d.Message)
+	}
+}
+
+// errorPage is the data of pages/error.html.
+type errorPage struct {
+	Status  int
+	Code    string
+	Message string
+}

@@ -131,7 +131,7 @@ func (a *app) seed() {
 	ctx := context.Background()
 	a.token("admin", nil, core.ScopeAdmin)
 	a.token("reader", nil, core.ScopeCustomersRead, core.ScopeInteractionsRead)
-	a.token("writer", nil, core.ScopeCustomersWrite, core.ScopeCustomersRead, core.ScopeInteractionsWrite, core.ScopeInteractionsRead)
+	a.token("writer", nil, core.ScopeCustomersWrite, core.ScopeCustomersRead, core.ScopeInteractionsWrite, core.ScopeInteractionsRead, core.ScopeCustomersErase)
 	a.token("search", nil, core.ScopeSearch)
 	a.token("import", nil, core.ScopeImport)
 	a.token("revoked", func(t *core.Token) { t.RevokedAt = time.Now().Add(-time.Hour) }, core.ScopeAdmin)

@@ -39,8 +39,11 @@ const (
 // APIPrefix is where the JSON API lives.
 const APIPrefix = "/api/v1"
 
-// routeTable is the whole HTTP surface. Keep it sorted by resource; every
-// route here must also be in openapi.json (a test checks both directions).
+// routeTable is the whole HTTP surface, API and staff UI: one table, so
+// the role × route test (access_test.go) walks every route. Every /api/v1
+// route must also be in openapi.json (a test checks both directions).
+// Scope is checked against core.Permissions for a signed-in user and
+// against the token's scopes for an API token.
 func (s *Server) routeTable() []Route {
 	const (
 		get, post, put, patch, del = http.MethodGet, http.MethodPost, http.MethodPut, http.MethodPatch, http.MethodDelete
@@ -52,6 +55,28 @@ func (s *Server) routeTable() []Route {
 		{get, "/readyz", "readyz", ScopePublic, BodyNone, s.readyz},
 		{get, "/metrics", "metrics", ScopePublic, BodyNone, s.metricsHandler},
 		{get, api("/openapi.json"), "openapi", ScopePublic, BodyNone, s.openapi},
+		{get, "/static/*", "static", ScopePublic, BodyNone, s.staticHandler()},
+
+		// UI: signing in and out, first-run setup, home
+		{get, "/signin", "signInPage", ScopePublic, BodyNone, s.signInPage},
+		{post, "/signin", "signIn", ScopePublic, BodyJSON, s.signIn},
+		{post, "/signout", "signOut", core.ScopeSignedIn, BodyNone, s.signOut},
+		{get, "/setup", "setupPage", ScopePublic, BodyNone, s.setupPage},
+		{post, "/setup", "setup", ScopePublic, BodyJSON, s.setup},
+		{get, "/", "home", core.ScopeSignedIn, BodyNone, s.home},
+
+		// UI: customers (ui_customers.go)
+		{get, "/customers", "uiCustomers", core.ScopeCustomersRead, BodyNone, s.uiCustomers},
+		{get, "/customers/:id", "uiCustomer", core.ScopeCustomersRead, BodyNone, s.uiCustomer},
+		// (more customer UI routes go here)
+
+		// UI: imports (ui_imports.go)
+		{get, "/imports", "uiImports", core.ScopeImport, BodyNone, s.uiImports},
+		// (more import UI routes go here)
+
+		// UI: admin and account (ui_admin.go)
+		{get, "/admin", "uiAdmin", core.ScopeAdmin, BodyNone, s.uiAdmin},
+		// (more admin UI routes go here)
 
 		// customers
 		{post, api("/customers"), "createCustomer", core.ScopeCustomersWrite, BodyJSON, s.createCustomer},
@@ -87,7 +112,8 @@ func (s *Server) routeTable() []Route {
 }
 
 // wrap puts the per-route checks in front of a handler: the body limit of
-// its kind, then authentication and the scope check.
+// its kind, then authentication, the scope check and CSRF; after a
+// successful state-changing request, the audit entry.
 func (s *Server) wrap(r Route) echo.HandlerFunc {
 	limit := s.cfg.Server.MaxBodyBytes
 	if r.Body == BodyUpload {
@@ -103,10 +129,14 @@ func (s *Server) wrap(r Route) echo.HandlerFunc {
 			req.Body = http.MaxBytesReader(c.Response(), req.Body, limit)
 		}
 		if r.Scope != ScopePublic {
-			if err := s.authorize(c, r.Scope); err != nil {
+			if err := s.authorize(c, r); err != nil {
 				return err
 			}
 		}
-		return h(c)
+		if err := h(c); err != nil {
+			return err
+		}
+		s.auditRequest(c, r)
+		return nil
 	}
 }

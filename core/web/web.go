@@ -3,8 +3,11 @@
 // resource, one place that turns errors into HTTP answers (errors.go), and
 // the operations endpoints (/healthz, /readyz, /metrics).
 //
-// It may import the standard library, core, core/config, core/auth, Echo
-// and the metrics library. It never imports store/ or search/: it reaches
+// It also serves the staff UI: html/template pages from assets/templates
+// (parsed once in New), browser sessions, CSRF checks and the audit log.
+//
+// It may import the standard library, core, core/config, core/auth, assets,
+// Echo and the metrics library. It never imports store/ or search/: it reaches
 // data through core.Service and the core.Store port only (core/app wires the
 // real implementations; core/arch_test.go enforces the direction).
 package web
@@ -15,11 +18,13 @@ import (
 	"log/slog"
 	"net/http"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/VictoriaMetrics/metrics"
 	"github.com/labstack/echo/v5"
 
+	"github.com/retain-crm/retain/assets"
 	"github.com/retain-crm/retain/core"
 	"github.com/retain-crm/retain/core/config"
 )
@@ -51,6 +56,12 @@ type Server struct {
 	metrics *metrics.Set
 	reqs    requestMetrics
 
+	views      *views
+	cop        *http.CrossOriginProtection
+	fails      *failures
+	setupToken atomic.Pointer[string]
+	setupMu    sync.Mutex
+
 	// tokenSeen remembers when LastUsedAt was last written per token, so a
 	// burst of requests does not write the token record on every request.
 	tokenMu   sync.Mutex
@@ -81,6 +92,18 @@ func New(d Deps) (*Server, error) {
 	}
 	s.started = s.now()
 	s.reqs = newRequestMetrics(s.metrics)
+	s.cop = http.NewCrossOriginProtection()
+	s.fails = newFailures(d.Config.Auth.FailureWindow)
+	static, err := assets.Fingerprinted()
+	if err != nil {
+		return nil, err
+	}
+	s.views = &views{static: static}
+	v, err := loadViews(assets.Templates(), static, s.uiFuncs())
+	if err != nil {
+		return nil, err
+	}
+	s.views = v
 
 	e := echo.NewWithConfig(echo.Config{
 		Logger: d.Logger,
@@ -96,7 +119,7 @@ func New(d Deps) (*Server, error) {
 	})
 	// Outermost first: the observer logs and counts every request (also
 	// 404/405) with its final status, then panics are recovered inside it.
-	e.Use(s.observe, s.recover, s.secureHeaders)
+	e.Use(s.observe, s.recover, s.secureHeaders, s.crossOrigin)
 
 	s.routes = s.routeTable()
 	seen := map[string]bool{}
