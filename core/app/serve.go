@@ -88,7 +88,21 @@ func (a *App) Serve(ctx context.Context, ready chan<- string) error {
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- hs.Serve(ln) }()
-	log.Info("retain is up", "url", "http://"+ln.Addr().String(), "data", a.Cfg.Storage.DataDir, "version", Version)
+	base := "http://" + ln.Addr().String()
+	log.Info("retain is up", "url", base, "data", a.Cfg.Storage.DataDir, "version", Version)
+	// First run: no account yet. The link carries a one-time token that
+	// lives in memory only, so only someone who can read this log (the
+	// operator) can create the first admin.
+	if link, err := srv.SetupURL(ctx, base); err != nil {
+		log.Warn("could not prepare the setup link", "err", err)
+	} else if link != "" {
+		log.Warn("first run: open this link to create the admin account (or run `retain user add --role admin`)", "url", link)
+	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.sweepSessions(workers)
+	}()
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
@@ -111,4 +125,23 @@ func (a *App) Serve(ctx context.Context, ready chan<- string) error {
 	wg.Wait()
 	log.Info("stopped")
 	return nil
+}
+
+// sweepSessions deletes ended sessions hourly (requests already refuse them;
+// this only keeps the bucket small).
+func (a *App) sweepSessions(ctx context.Context) {
+	t := time.NewTicker(time.Hour)
+	defer t.Stop()
+	for {
+		if n, err := a.Store.DeleteExpiredSessions(ctx, time.Now().UTC()); err != nil && ctx.Err() == nil {
+			a.Log.Warn("could not delete expired sessions", "err", err)
+		} else if n > 0 {
+			a.Log.Info("expired sessions deleted", "count", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
