@@ -5,6 +5,12 @@ go 1.26.8
 require github.com/BurntSushi/toml v1.6.0
 
 require (
+	github.com/chromedp/cdproto v0.159.0
+	github.com/chromedp/chromedp v0.23.0
+	github.com/go-json-experiment/json v0.0.0-20260213210345-44df1a37e875 // indirect
+)
+
+require (
 	github.com/RoaringBitmap/roaring/v2 v2.14.5 // indirect
 	github.com/VictoriaMetrics/metrics v1.45.0
 	github.com/bits-and-blooms/bitset v1.24.2 // indirect
