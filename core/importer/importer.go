@@ -259,8 +259,28 @@ type group struct {
 }
 
 func start(ctx context.Context, t Target, r io.Reader, opts Options) (*run, error) {
+	ru, m, err := begin(ctx, t, r, opts, nil)
+	if err != nil {
+		return nil, err
+	}
+	p, err := compile(opts.Kind, m, ru.det, opts.TimeZone)
+	if err != nil {
+		return nil, err
+	}
+	ru.p = p
+	ru.tp = timeParser{layout: m.TimeLayout, loc: p.loc}
+	if opts.Rejected != nil {
+		ru.rej = csv.NewWriter(opts.Rejected)
+	}
+	return ru, nil
+}
+
+// begin opens the file and detects its shape (encoding, format, delimiter,
+// header, columns), stopping before the mapping is compiled. checkSample,
+// when set, may refuse the decoded start of the file (Inspect uses it).
+func begin(ctx context.Context, t Target, r io.Reader, opts Options, checkSample func([]byte) error) (*run, Mapping, error) {
 	if opts.Kind != core.ImportCustomers && opts.Kind != core.ImportInteractions {
-		return nil, core.FieldErr("kind", "must be customers or interactions")
+		return nil, Mapping{}, core.FieldErr("kind", "must be customers or interactions")
 	}
 	var m Mapping
 	if opts.Mapping != nil {
@@ -288,17 +308,22 @@ func start(ctx context.Context, t Target, r io.Reader, opts Options) (*run, erro
 
 	o, err := open(r, m.Encoding)
 	if err != nil {
-		return nil, err
+		return nil, m, err
 	}
 	ru.o = o
 	ru.det = o.det
 	sample, err := o.text.Peek(sampleSize)
 	whole := err != nil
 	if err != nil && err != io.EOF && err != bufio.ErrBufferFull {
-		return nil, fmt.Errorf("%w: reading the file: %v", core.ErrInvalid, err)
+		return nil, m, fmt.Errorf("%w: reading the file: %v", core.ErrInvalid, err)
 	}
 	if len(bytes.TrimSpace(sample)) == 0 {
-		return nil, core.Invalidf("the file is empty")
+		return nil, m, core.Invalidf("the file is empty")
+	}
+	if checkSample != nil {
+		if err := checkSample(sample); err != nil {
+			return nil, m, err
+		}
 	}
 	switch f := strings.ToLower(m.Format); f {
 	case "", "auto":
@@ -306,26 +331,16 @@ func start(ctx context.Context, t Target, r io.Reader, opts Options) (*run, erro
 	case FormatCSV, FormatJSONL:
 		ru.det.Format = f
 	default:
-		return nil, core.FieldErr("format", "must be csv or jsonl")
+		return nil, m, core.FieldErr("format", "must be csv or jsonl")
 	}
 	if ru.det.Format == FormatJSONL {
 		ru.src = &jsonlSource{lr: lineReader{r: o.text, max: opts.MaxRecordBytes}, maxField: opts.MaxFieldBytes}
 		ru.det.Columns = jsonlKeys(sample, whole)
 		ru.rejHead = []string{"record", "line", "reason"}
 	} else if err := ru.startCSV(m, sample, whole); err != nil {
-		return nil, err
+		return nil, m, err
 	}
-	tz := opts.TimeZone
-	p, err := compile(opts.Kind, m, ru.det, tz)
-	if err != nil {
-		return nil, err
-	}
-	ru.p = p
-	ru.tp = timeParser{layout: m.TimeLayout, loc: p.loc}
-	if opts.Rejected != nil {
-		ru.rej = csv.NewWriter(opts.Rejected)
-	}
-	return ru, nil
+	return ru, m, nil
 }
 
 func (ru *run) startCSV(m Mapping, sample []byte, whole bool) error {

@@ -214,6 +214,7 @@ type plan struct {
 	cust    custPlan
 	loc     *time.Location
 	columns map[string]string // field -> column description, for the UI
+	refs    []fieldRef        // every assignment in order, for Inspect
 
 	custExt, orderKey, idem, typ, tm, amount, qty, price *colRef
 	currency, channel, text, sku, itemName               *colRef
@@ -370,9 +371,14 @@ func canonField(f string) string {
 }
 
 // assign sets one field of the plan.
-func (p *plan) assign(field string, ref *colRef) error {
+func (p *plan) assign(field string, ref *colRef) (err error) {
 	field = canonField(field)
 	p.columns[field] = ref.desc
+	defer func() {
+		if err == nil {
+			p.refs = append(p.refs, fieldRef{field, ref})
+		}
+	}()
 	cust := p.kind == core.ImportCustomers
 	cf := field
 	if !cust {

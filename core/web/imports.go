@@ -11,6 +11,7 @@ import (
 	"path/filepath"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v5"
 
@@ -36,6 +37,16 @@ type Importer interface {
 	// RejectedPath returns the path of the job's rejected-rows CSV
 	// (ErrNotFound when the job rejected nothing or is unknown).
 	RejectedPath(ctx context.Context, id core.ID) (string, error)
+
+	// The import page works in steps on one upload: Stage keeps the file
+	// on the server under an opaque id and inspects it; Inspect reads it
+	// again with req.Mapping's format keys; DryRun and Start take the staged
+	// file when req.Upload is set (Start moves it into the job). Only the
+	// user who staged an upload may use it (others get ErrNotFound), and
+	// uploads left alone for a day are deleted.
+	Stage(ctx context.Context, req ImportRequest) (ImportUpload, error)
+	Inspect(ctx context.Context, req ImportRequest) (ImportUpload, error)
+	Discard(ctx context.Context, req ImportRequest) error
 }
 
 // ImportRequest is one upload with its options.
@@ -46,6 +57,49 @@ type ImportRequest struct {
 	Size     int64     // bytes, as announced by the multipart header
 	Mapping  string    // column mapping as TOML; empty means guess from headers
 	UserID   core.ID   // who started it (the token's user), may be 0
+	// Upload names a staged upload (Stage); File is then unused.
+	Upload string
+	// PreviewRows is how many rows a dry run reads (0: 20).
+	PreviewRows int
+}
+
+// ImportUpload is a staged upload with what inspecting it found.
+type ImportUpload struct {
+	ID        string // opaque; never a path
+	Kind      core.ImportKind
+	FileName  string
+	Size      int64
+	CreatedAt time.Time
+	Gzip      bool
+	Encoding  string
+	Format    string // csv or jsonl
+	Delimiter string
+	Header    bool
+	Columns   []string
+	Rows      []ImportSampleRow // the first records as read
+	// Guess is, per column, the field the mapping (or header guessing)
+	// maps it to; "" when the column is not imported.
+	Guess []string
+	// Fields are the fields a column may map to for Kind; entries ending
+	// in "." are prefixes taking a name (attributes., properties.).
+	Fields []string
+	// Problem says why the file cannot be imported with this mapping yet.
+	Problem      string
+	ProblemField string
+}
+
+// ImportSampleRow is one record of a staged upload as read.
+type ImportSampleRow struct {
+	Line   int
+	Cells  []string
+	Reason string // why the importer would reject it as read
+}
+
+// PreviewInteraction is an interaction in ImportPreview.Sample: it names
+// its customer by external id (the id is only known once stored).
+type PreviewInteraction struct {
+	CustomerExternalID string `json:"customer_external_id"`
+	core.Interaction
 }
 
 // ImportPreview is what a dry run reports.

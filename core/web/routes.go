@@ -72,6 +72,14 @@ func (s *Server) routeTable() []Route {
 
 		// UI: imports (ui_imports.go)
 		{get, "/imports", "uiImports", core.ScopeImport, BodyNone, s.uiImports},
+		{post, "/imports/upload", "uiImportUpload", core.ScopeImport, BodyUpload, s.uiImportUpload},
+		{get, "/imports/uploads/:upload", "uiImportStaged", core.ScopeImport, BodyNone, s.uiImportStaged},
+		{post, "/imports/uploads/:upload/preview", "uiImportPreview", core.ScopeImport, BodyJSON, s.uiImportPreview},
+		{post, "/imports/uploads/:upload/start", "uiImportStart", core.ScopeImport, BodyJSON, s.uiImportStart},
+		{post, "/imports/uploads/:upload/discard", "uiImportDiscard", core.ScopeImport, BodyJSON, s.uiImportDiscard},
+		{get, "/imports/:id", "uiImportJob", core.ScopeImport, BodyNone, s.uiImportJob},
+		{post, "/imports/:id/cancel", "uiImportCancel", core.ScopeImport, BodyJSON, s.uiImportCancel},
+		{get, "/imports/:id/rejected", "uiImportRejected", core.ScopeImport, BodyNone, s.uiImportRejected},
 		// (more import UI routes go here)
 
 		// UI: admin and account (ui_admin.go)
