@@ -68,6 +68,14 @@ func (s *Server) routeTable() []Route {
 		// UI: customers (ui_customers.go)
 		{get, "/customers", "uiCustomers", core.ScopeCustomersRead, BodyNone, s.uiCustomers},
 		{get, "/customers/:id", "uiCustomer", core.ScopeCustomersRead, BodyNone, s.uiCustomer},
+		{get, "/customers/new", "uiCustomerNew", core.ScopeCustomersWrite, BodyNone, s.uiCustomerNew},
+		{post, "/customers", "uiCustomerCreate", core.ScopeCustomersWrite, BodyJSON, s.uiCustomerCreate},
+		{get, "/customers/:id/edit", "uiCustomerEdit", core.ScopeCustomersWrite, BodyNone, s.uiCustomerEdit},
+		{post, "/customers/:id", "uiCustomerSave", core.ScopeCustomersWrite, BodyJSON, s.uiCustomerSave},
+		{get, "/customers/:id/timeline", "uiTimeline", core.ScopeInteractionsRead, BodyNone, s.uiTimeline},
+		{post, "/customers/:id/interactions", "uiAddInteraction", core.ScopeInteractionsWrite, BodyJSON, s.uiAddInteraction},
+		{get, "/customers/:id/erase", "uiCustomerEraseConfirm", core.ScopeCustomersErase, BodyNone, s.uiCustomerEraseConfirm},
+		{post, "/customers/:id/erase", "uiCustomerErase", core.ScopeCustomersErase, BodyJSON, s.uiCustomerErase},
 		// (more customer UI routes go here)
 
 		// UI: imports (ui_imports.go)

@@ -1,17 +1,251 @@
 package web
 
 import (
+	"errors"
 	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
 
 	"github.com/labstack/echo/v5"
+
+	"github.com/retain-crm/retain/core"
 )
 
-// GET /customers — placeholder until the customer pages land.
-func (s *Server) uiCustomers(c *echo.Context) error {
-	return s.render(c, http.StatusOK, "customers", Page{Title: "Customers", Nav: "customers"})
+// The customer list (/customers): search as you type, filters, sorting and
+// paging by cursor. Two engines answer it, chosen by what was asked so
+// that every combination stays fast on a million customers:
+//
+//   - the store's listing (ID order, i.e. in the order customers were
+//     added, optionally through the tag index) when there is no text and no
+//     last-seen filter; its cursor is the store's own;
+//   - the search index otherwise: ranked by best match when text is typed,
+//     else by last seen, newest first (the index keeps last seen per
+//     customer). Its "cursor" is an offset, bounded by the index at
+//     core's 10,000 — ranked results have no stable key to seek from, and
+//     nobody pages 400 screens deep; the filters narrow instead.
+
+const (
+	custPageSize  = 25
+	custMaxOffset = 10000 // core.Service.Search refuses deeper offsets
+	custMaxDays   = 36500
+)
+
+// custListData is the data of pages/customers.html.
+type custListData struct {
+	Q, Tag, Sort, Seen, Before string
+	Search                     bool // answered by the search index
+	Rows                       []custRow
+	NextURL                    string
+	FirstURL                   string
+	Total                      int  // matches (search) or all customers (plain listing)
+	ShowTotal                  bool // Total means something for this query
+	AtStart                    bool // first page
+	Fields                     map[string]string
+	Erased                     bool
+	Sorts                      []custOption
+	SeenOptions                []custOption
 }
 
-// GET /customers/:id — placeholder until the customer pages land.
-func (s *Server) uiCustomer(c *echo.Context) error {
-	return s.render(c, http.StatusOK, "customers", Page{Title: "Customer", Nav: "customers"})
+// custRow is one customer in the list. Name, Email, Phone and ExternalID
+// may carry search highlight marks; the template shows them with marked,
+// which escapes everything else.
+type custRow struct {
+	ID         core.ID
+	Name       string
+	Email      string
+	Phone      string
+	ExternalID string
+	Tags       []string
+	LastSeen   time.Time
+}
+
+// custOption is one <option> of a select.
+type custOption struct{ Value, Label string }
+
+var custSorts = []custOption{{"", "Best match / oldest first"}, {"added", "Added, oldest first"}, {"seen", "Last seen, newest first"}}
+var custSeenOptions = []custOption{{"", "Any time"}, {"7", "Last 7 days"}, {"30", "Last 30 days"}, {"90", "Last 90 days"}, {"365", "Last year"}}
+
+// GET /customers?q=&tag=&sort=&seen=&before=&cursor=
+func (s *Server) uiCustomers(c *echo.Context) error {
+	d := custListData{Fields: map[string]string{}, Sorts: custSorts, SeenOptions: custSeenOptions,
+		Erased: c.QueryParam("erased") == "1"}
+	status := http.StatusOK
+	if err := s.listCustomersUI(c, &d); err != nil {
+		if !errors.Is(err, core.ErrInvalid) {
+			return err
+		}
+		// A bad filter is shown next to that filter, with the form kept.
+		status = http.StatusBadRequest
+		f := core.ErrorField(err)
+		if f == "" || f == "limit" || f == "offset" {
+			f = "cursor"
+		}
+		d.Fields[f] = fieldMessage(err)
+		d.Rows, d.NextURL = nil, ""
+	}
+	p := Page{Title: "Customers", Nav: "customers", Data: d}
+	if d.Erased {
+		p.Flash = "The customer and their whole history were erased."
+	}
+	if wantsFragment(c) {
+		return s.fragment(c, status, "customers", "cust-results-frag", p)
+	}
+	return s.render(c, status, "customers", p)
+}
+
+// wantsFragment: an htmx request for a part of the page. A history restore
+// (back button) gets the whole page.
+func wantsFragment(c *echo.Context) bool {
+	return isHTMX(c) && c.Request().Header.Get("HX-History-Restore-Request") == ""
+}
+
+func (s *Server) listCustomersUI(c *echo.Context, d *custListData) error {
+	q := c.QueryParams()
+	d.Q = strings.ToValidUTF8(strings.TrimSpace(q.Get("q")), "\uFFFD")
+	valid := func(k string) string { return strings.ToValidUTF8(q.Get(k), "\uFFFD") }
+	d.Tag, d.Sort, d.Seen, d.Before = valid("tag"), valid("sort"), valid("seen"), valid("before")
+	cursor := q.Get("cursor")
+	d.AtStart = cursor == ""
+	defer func() { d.FirstURL = d.pageURL("") }()
+	if len(d.Q) > 500 {
+		return core.FieldErr("q", "at most 500 bytes")
+	}
+	tag, err := core.NormalizeTag(d.Tag)
+	if err != nil {
+		return core.FieldErr("tag", "%v", err)
+	}
+	switch d.Sort {
+	case "", "added", "seen":
+	default:
+		return core.FieldErr("sort", "choose one of the offered orders")
+	}
+	var from, to time.Time
+	now := s.now()
+	if d.Seen != "" {
+		n, err := strconv.Atoi(d.Seen)
+		if err != nil || n < 1 || n > custMaxDays {
+			return core.FieldErr("seen", "must be a number of days between 1 and %d", custMaxDays)
+		}
+		from = now.AddDate(0, 0, -n)
+	}
+	if d.Before != "" {
+		t, err := time.ParseInLocation(time.DateOnly, d.Before, s.cfg.Location())
+		if err != nil || t.Year() < 1900 || t.Year() > 9999 {
+			return core.FieldErr("before", "must be a date such as 2025-01-31")
+		}
+		to = t.UTC()
+		if !from.IsZero() && !to.After(from) {
+			return core.FieldErr("before", "is earlier than the start of “last seen”")
+		}
+	}
+	if d.Q != "" && d.Sort == "added" {
+		return core.FieldErr("sort", "while searching, results come by best match; clear the search to sort by date added")
+	}
+	d.Search = d.Q != "" || !from.IsZero() || !to.IsZero() || d.Sort == "seen"
+	if !d.Search {
+		page, err := s.svc.ListCustomers(ctx(c), core.CustomerQuery{Tag: tag, Cursor: cursor, Limit: custPageSize})
+		if err != nil {
+			return withField(err, "cursor")
+		}
+		for i := range page.Items {
+			d.Rows = append(d.Rows, rowOf(&page.Items[i]))
+		}
+		if page.Next != "" {
+			d.NextURL = d.pageURL(page.Next)
+		}
+		if tag == "" {
+			if d.Total, err = s.store.CountCustomers(ctx(c)); err != nil {
+				return err
+			}
+			d.ShowTotal = true
+		}
+		return nil
+	}
+
+	offset := 0
+	if cursor != "" {
+		n, err := strconv.Atoi(strings.TrimPrefix(cursor, "o"))
+		if !strings.HasPrefix(cursor, "o") || err != nil || n < 0 || n > custMaxOffset-custPageSize {
+			return core.FieldErr("cursor", "this page link is not valid; start again from the first page")
+		}
+		offset = n
+	}
+	sq := core.SearchQuery{Text: d.Q, Scope: core.ScopeCustomers, From: from, To: to, Limit: custPageSize, Offset: offset}
+	if tag != "" {
+		sq.Tags = []string{tag}
+	}
+	res, err := s.svc.Search(ctx(c), sq)
+	if err != nil {
+		return err
+	}
+	d.Total, d.ShowTotal = res.Total, true
+	ids := make([]core.ID, 0, len(res.Hits))
+	for _, h := range res.Hits {
+		if h.Kind == core.KindCustomer {
+			ids = append(ids, h.ID)
+		}
+	}
+	// The index holds what a row needs to be found; the store holds the
+	// record (tags, last seen) — 25 point reads.
+	found, err := s.store.GetCustomers(ctx(c), ids)
+	if err != nil {
+		return err
+	}
+	byID := make(map[core.ID]*core.Customer, len(found))
+	for i := range found {
+		byID[found[i].ID] = &found[i]
+	}
+	for _, h := range res.Hits {
+		cu := byID[h.ID]
+		if h.Kind != core.KindCustomer || cu == nil {
+			continue // erased since it was indexed
+		}
+		r := rowOf(cu)
+		pick := func(dst *string, field string) {
+			if fr := h.Fragments[field]; len(fr) > 0 {
+				*dst = safeText(fr[0])
+			}
+		}
+		pick(&r.Name, "name")
+		pick(&r.Email, "email")
+		pick(&r.Phone, "phone")
+		pick(&r.ExternalID, "ext")
+		d.Rows = append(d.Rows, r)
+	}
+	if len(res.Hits) == custPageSize && offset+custPageSize < min(res.Total, custMaxOffset) {
+		d.NextURL = d.pageURL("o" + strconv.Itoa(offset+custPageSize))
+	}
+	return nil
+}
+
+// withField names field in an ErrInvalid that names none (a bad cursor).
+func withField(err error, field string) error {
+	if errors.Is(err, core.ErrInvalid) && core.ErrorField(err) == "" {
+		return &core.FieldError{Kind: core.ErrInvalid, Field: field, Message: "this page link is not valid; start again from the first page"}
+	}
+	return err
+}
+
+func rowOf(cu *core.Customer) custRow {
+	r := custRow{ID: cu.ID, Name: safeText(cu.DisplayName()), ExternalID: safeText(cu.ExternalID), Tags: cu.Tags, LastSeen: cu.LastSeen}
+	if len(cu.Emails) > 0 {
+		r.Email = safeText(cu.Emails[0])
+	}
+	if len(cu.Phones) > 0 {
+		r.Phone = safeText(cu.Phones[0])
+	}
+	return r
+}
+
+// pageURL is the list's URL with the same filters and another cursor.
+func (d *custListData) pageURL(cursor string) string {
+	v := url.Values{}
+	for k, x := range map[string]string{"q": d.Q, "tag": d.Tag, "sort": d.Sort, "seen": d.Seen, "before": d.Before, "cursor": cursor} {
+		if x != "" {
+			v.Set(k, x)
+		}
+	}
+	return "/customers?" + v.Encode()
 }
