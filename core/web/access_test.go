@@ -67,6 +67,26 @@ var minRole = map[string]string{
 	"GET /api/v1/admin/tokens":                          "admin",
 	"POST /api/v1/admin/tokens":                         "admin",
 	"DELETE /api/v1/admin/tokens/:id":                   "admin",
+	// admin pages, account page and their API twins (ui_admin*.go, users.go, audit_api.go)
+	"GET /admin/backup":              "admin",
+	"GET /admin/users":               "admin",
+	"POST /admin/users":              "admin",
+	"GET /admin/users/:id":           "admin",
+	"POST /admin/users/:id":          "admin",
+	"POST /admin/users/:id/disable":  "admin",
+	"POST /admin/users/:id/enable":   "admin",
+	"POST /admin/users/:id/password": "admin",
+	"GET /admin/tokens":              "admin",
+	"POST /admin/tokens":             "admin",
+	"POST /admin/tokens/:id/revoke":  "admin",
+	"GET /admin/audit":               "admin",
+	"GET /account":                   "signed-in",
+	"POST /account/password":         "signed-in",
+	"GET /api/v1/admin/users":        "admin",
+	"POST /api/v1/admin/users":       "admin",
+	"GET /api/v1/admin/users/:id":    "admin",
+	"PATCH /api/v1/admin/users/:id":  "admin",
+	"GET /api/v1/admin/audit":        "admin",
 }
 
 // rank orders the roles; a route with minimum rank r is open to ranks ≤ r.

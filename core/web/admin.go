@@ -2,11 +2,14 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"net/http"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/labstack/echo/v5"
 
@@ -44,16 +47,25 @@ type StatusReport struct {
 
 // GET /admin/status
 func (s *Server) status(c *echo.Context) error {
-	st, err := s.store.Stats(ctx(c))
+	r, err := s.statusReport(c)
 	if err != nil {
 		return err
 	}
+	return c.JSON(http.StatusOK, r)
+}
+
+// statusReport gathers the status for the API and the admin page.
+func (s *Server) statusReport(c *echo.Context) (StatusReport, error) {
+	st, err := s.store.Stats(ctx(c))
+	if err != nil {
+		return StatusReport{}, err
+	}
 	r := StatusReport{Version: s.version, StartedAt: s.started, Store: st}
 	if r.Customers, err = s.store.CountCustomers(ctx(c)); err != nil {
-		return err
+		return r, err
 	}
 	if r.Interactions, err = s.store.CountInteractions(ctx(c)); err != nil {
-		return err
+		return r, err
 	}
 	if s.svc.Index == nil {
 		r.IndexError = "no search index"
@@ -62,7 +74,7 @@ func (s *Server) status(c *echo.Context) error {
 	} else {
 		r.Index = &ix
 	}
-	return c.JSON(http.StatusOK, r)
+	return r, nil
 }
 
 // GET /admin/tokens
@@ -96,20 +108,39 @@ func (s *Server) createToken(c *echo.Context) error {
 	if err := bindJSON(c, &in); err != nil {
 		return err
 	}
+	var userID core.ID
+	if caller := callerToken(c); caller != nil {
+		userID = caller.UserID
+	} else if u := callerUser(c); u != nil {
+		userID = u.ID
+	}
+	ct, err := s.issueToken(c, in, userID)
+	if err != nil {
+		return err
+	}
+	return c.JSON(http.StatusCreated, ct)
+}
+
+// issueToken validates and stores a new token for createToken and the
+// admin page; the secret is in the answer and nowhere else.
+func (s *Server) issueToken(c *echo.Context, in tokenInput, userID core.ID) (CreatedToken, error) {
 	in.Name = strings.Join(strings.Fields(in.Name), " ")
 	if in.Name == "" {
-		return core.FieldErr("name", "required")
+		return CreatedToken{}, core.FieldErr("name", "required")
 	}
 	if len(in.Name) > 100 {
-		return core.FieldErr("name", "at most 100 bytes")
+		return CreatedToken{}, core.FieldErr("name", "at most 100 bytes")
+	}
+	if !utf8.ValidString(in.Name) || strings.ContainsFunc(in.Name, unicode.IsControl) {
+		return CreatedToken{}, core.FieldErr("name", "must be valid text without control characters")
 	}
 	if len(in.Scopes) == 0 {
-		return core.FieldErr("scopes", "at least one scope is required")
+		return CreatedToken{}, core.FieldErr("scopes", "at least one scope is required")
 	}
 	var scopes []core.Scope
 	for i, sc := range in.Scopes {
 		if !slices.Contains(core.Scopes, sc) {
-			return core.FieldErr("scopes["+strconv.Itoa(i)+"]", "unknown scope %q", sc)
+			return CreatedToken{}, core.FieldErr("scopes["+strconv.Itoa(i)+"]", "unknown scope %q", sc)
 		}
 		if !slices.Contains(scopes, sc) {
 			scopes = append(scopes, sc)
@@ -117,21 +148,24 @@ func (s *Server) createToken(c *echo.Context) error {
 	}
 	now := s.now()
 	if !in.ExpiresAt.IsZero() && !in.ExpiresAt.After(now) {
-		return core.FieldErr("expires_at", "must be in the future")
+		return CreatedToken{}, core.FieldErr("expires_at", "must be in the future")
 	}
 	secret, prefix, hash, err := auth.NewToken()
 	if err != nil {
-		return err
+		return CreatedToken{}, err
 	}
 	t := core.Token{Name: in.Name, Prefix: prefix, Hash: hash, Scopes: scopes, CreatedAt: now, ExpiresAt: in.ExpiresAt.UTC()}
-	if caller := callerToken(c); caller != nil {
-		t.UserID = caller.UserID
-	}
+	t.UserID = userID
 	t, err = s.store.CreateToken(ctx(c), t)
 	if err != nil {
-		return err
+		return CreatedToken{}, err
 	}
-	return c.JSON(http.StatusCreated, CreatedToken{Token: t, Secret: secret})
+	sc := make([]string, len(t.Scopes))
+	for i, x := range t.Scopes {
+		sc[i] = string(x)
+	}
+	auditDetail(c, fmt.Sprintf("token=%s %q scopes %s", t.ID, t.Name, strings.Join(sc, ",")))
+	return CreatedToken{Token: t, Secret: secret}, nil
 }
 
 // DELETE /admin/tokens/:id revokes the token; revoking twice keeps the

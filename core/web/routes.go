@@ -92,6 +92,20 @@ func (s *Server) routeTable() []Route {
 
 		// UI: admin and account (ui_admin.go)
 		{get, "/admin", "uiAdmin", core.ScopeAdmin, BodyNone, s.uiAdmin},
+		{get, "/admin/backup", "uiBackup", core.ScopeAdmin, BodyNone, s.uiBackup},
+		{get, "/admin/users", "uiUsers", core.ScopeAdmin, BodyNone, s.uiUsers},
+		{post, "/admin/users", "uiCreateUser", core.ScopeAdmin, BodyJSON, s.uiCreateUser},
+		{get, "/admin/users/:id", "uiUser", core.ScopeAdmin, BodyNone, s.uiUser},
+		{post, "/admin/users/:id", "uiUpdateUser", core.ScopeAdmin, BodyJSON, s.uiUpdateUser},
+		{post, "/admin/users/:id/disable", "uiDisableUser", core.ScopeAdmin, BodyJSON, s.uiDisableUser},
+		{post, "/admin/users/:id/enable", "uiEnableUser", core.ScopeAdmin, BodyJSON, s.uiEnableUser},
+		{post, "/admin/users/:id/password", "uiResetPassword", core.ScopeAdmin, BodyJSON, s.uiResetPassword},
+		{get, "/admin/tokens", "uiTokens", core.ScopeAdmin, BodyNone, s.uiTokens},
+		{post, "/admin/tokens", "uiCreateToken", core.ScopeAdmin, BodyJSON, s.uiCreateToken},
+		{post, "/admin/tokens/:id/revoke", "uiRevokeToken", core.ScopeAdmin, BodyJSON, s.uiRevokeToken},
+		{get, "/admin/audit", "uiAudit", core.ScopeAdmin, BodyNone, s.uiAudit},
+		{get, "/account", "uiAccount", core.ScopeSignedIn, BodyNone, s.uiAccount},
+		{post, "/account/password", "uiChangeOwnPassword", core.ScopeSignedIn, BodyJSON, s.uiChangeOwnPassword},
 		// (more admin UI routes go here)
 
 		// customers
@@ -124,6 +138,11 @@ func (s *Server) routeTable() []Route {
 		{get, api("/admin/tokens"), "listTokens", core.ScopeAdmin, BodyNone, s.listTokens},
 		{post, api("/admin/tokens"), "createToken", core.ScopeAdmin, BodyJSON, s.createToken},
 		{del, api("/admin/tokens/:id"), "revokeToken", core.ScopeAdmin, BodyNone, s.revokeToken},
+		{get, api("/admin/users"), "listUsers", core.ScopeAdmin, BodyNone, s.listUsers},
+		{post, api("/admin/users"), "createUser", core.ScopeAdmin, BodyJSON, s.createUser},
+		{get, api("/admin/users/:id"), "getUser", core.ScopeAdmin, BodyNone, s.getUser},
+		{patch, api("/admin/users/:id"), "patchUser", core.ScopeAdmin, BodyJSON, s.patchUser},
+		{get, api("/admin/audit"), "listAudit", core.ScopeAdmin, BodyNone, s.listAudit},
 	}
 }
 
