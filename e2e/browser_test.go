@@ -1,15 +1,27 @@
 package e2e_test
 
 import (
+	"context"
+	"encoding/csv"
+	"fmt"
+	"net/http"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 )
 
 const (
 	adminEmail = "ada@example.com"
 	adminName  = "Ada Admin"
 	adminPass  = "correct horse battery"
+	agentEmail = "alan@example.com"
+	agentName  = "Alan Agent"
+	agentPass  = "agent password 2026"
 )
 
 // TestBrowser walks the staff UI the way a new team would on its first
@@ -33,6 +45,13 @@ func TestBrowser(t *testing.T) {
 		{"wrong password", wrongPassword},
 		{"sign in", func(t *testing.T, b *tab) { signIn(b, adminEmail, adminPass) }},
 		{"keyboard shortcuts", keyboardShortcuts},
+		{"search as you type", searchAsYouType},
+		{"customer page", customerPage},
+		{"add a note", addNote},
+		{"phone width", phoneWidth},
+		{"import a file", importFile},
+		{"admin adds an agent", func(t *testing.T, b *tab) { addAgent(t, b, browser) }},
+		{"sign-out ends the session", signOutEndsSession},
 	}
 	for _, st := range steps {
 		ok := t.Run(st.name, func(t *testing.T) {
@@ -150,3 +169,325 @@ func keyboardShortcuts(t *testing.T, b *tab) {
 	b.key("c")
 	b.waitPath("/customers")
 }
+
+// searchAsYouType types three letters into the customers search, waits for
+// the results fragment (no page load), then walks the results with the
+// arrow keys and opens the target customer with Enter.
+func searchAsYouType(t *testing.T, b *tab) {
+	b.navigate("/customers")
+	b.waitJS("the customer list", `document.querySelector("#customer-results-list a[data-result]") !== null`)
+	b.do(blur())
+	b.key("/")
+	b.waitJS("/ to focus the customer search", `document.activeElement?.id === "cust-q"`)
+	b.do(markPage())
+	b.key(b.s.prefix) // key by key, as a person types
+	b.waitJS("results for "+b.s.prefix, fmt.Sprintf(`new URLSearchParams(location.search).get("q") === %q && document.querySelector("#customer-results-list a[data-result] mark") !== null`, b.s.prefix))
+	if !eval[bool](b, pageMarked) {
+		t.Fatal("the results came with a page load, not as a fragment")
+	}
+	b.screenshot("customers-search")
+
+	// Arrow down through the results to the target, Enter opens it.
+	want := fmt.Sprintf("/customers/%s", b.s.target.ID)
+	for i := 0; ; i++ {
+		b.key(kb.ArrowDown)
+		href := eval[string](b, `document.activeElement?.getAttribute("href") ?? ""`)
+		if href == want {
+			break
+		}
+		if i == 0 && href == "" {
+			t.Fatal("ArrowDown from the search box does not move to the first result")
+		}
+		if i > 40 {
+			t.Fatalf("%s is not among the results for %q", b.s.target.Name, b.s.prefix)
+		}
+	}
+	b.key(kb.Enter)
+	b.waitPath(want)
+	b.waitJS("the customer's name", `document.querySelector("#cust-head h1") !== null`)
+	if got := b.text("#cust-head h1"); got != b.s.target.Name {
+		t.Errorf("customer page shows %q, want %q", got, b.s.target.Name)
+	}
+}
+
+// customerPage: key figures at the top, the timeline newest first, and
+// infinite scroll that loads older entries when the end comes into view.
+func customerPage(t *testing.T, b *tab) {
+	b.navigate(fmt.Sprintf("/customers/%s", b.s.target.ID))
+	b.waitJS("the key figures", `document.querySelector('[aria-label="Key figures"]') !== null`)
+	figures := b.text(`[aria-label="Key figures"]`)
+	for _, w := range []string{"first seen", "last seen", "order", "total spent", "average order"} {
+		if !strings.Contains(figures, w) {
+			t.Errorf("key figures %q lack %q", figures, w)
+		}
+	}
+	first := eval[int](b, `document.querySelectorAll("#timeline li.cust-entry").length`)
+	if first == 0 {
+		t.Fatal("the timeline is empty")
+	}
+	// Newest first.
+	if !eval[bool](b, `(() => {
+		const ts = [...document.querySelectorAll("#timeline li.cust-entry time")].map(e => Date.parse(e.getAttribute("datetime")));
+		return ts.every((v, i) => i === 0 || ts[i-1] >= v);
+	})()`) {
+		t.Error("the timeline is not newest first")
+	}
+	b.screenshotSchemes("customer")
+	if !b.exists("#timeline li.cust-more") {
+		t.Fatalf("the first page holds all %d entries; no infinite scroll to test (extra entries: %d)", first, extraTimeline)
+	}
+	b.do(markPage())
+	b.do(chromedp.ScrollIntoView(chromedp.CSS("#timeline li.cust-more")))
+	b.waitJS("more timeline entries", fmt.Sprintf(`document.querySelectorAll("#timeline li.cust-entry").length > %d`, first))
+	if !eval[bool](b, pageMarked) {
+		t.Error("older entries came with a page load")
+	}
+	// Keep scrolling to the end: every entry arrives once.
+	for i := 0; i < 20 && b.exists("#timeline li.cust-more"); i++ {
+		n := eval[int](b, `document.querySelectorAll("#timeline li.cust-entry").length`)
+		b.do(chromedp.ScrollIntoView(chromedp.CSS("#timeline li.cust-more")))
+		b.waitJS("the next timeline page", fmt.Sprintf(`document.querySelectorAll("#timeline li.cust-entry").length > %d || !document.querySelector("#timeline li.cust-more")`, n))
+	}
+	total := eval[int](b, `document.querySelectorAll("#timeline li.cust-entry").length`)
+	if total < extraTimeline {
+		t.Errorf("after scrolling to the end the timeline holds %d entries, want at least %d", total, extraTimeline)
+	}
+	if dup := eval[int](b, `(() => { const s = [...document.querySelectorAll("#timeline li.cust-entry")].map(e => e.innerText); return s.length - new Set(s).size; })()`); dup > 0 {
+		t.Errorf("%d timeline entries appear twice after scrolling", dup)
+	}
+}
+
+// addNote writes a note (focused with the n shortcut) and sees it at the
+// top of the timeline without a page load.
+func addNote(t *testing.T, b *tab) {
+	b.navigate(fmt.Sprintf("/customers/%s", b.s.target.ID))
+	b.waitJS("the note form", `document.querySelector("#add-note textarea[name=text]") !== null`)
+	b.do(markPage(), blur())
+	b.key("n")
+	b.waitJS("n to focus the note", `document.activeElement?.id === "note-text"`)
+	note := fmt.Sprintf("Called about the late parcel; sending a new one (e2e %d)", time.Now().UnixNano())
+	b.key(note)
+	b.click(`#add-note button[type="submit"]`)
+	b.waitJS("the note on top of the timeline", fmt.Sprintf(`document.querySelector("#timeline li.cust-entry")?.innerText.includes(%q)`, note))
+	if !eval[bool](b, pageMarked) {
+		t.Error("adding a note reloaded the page")
+	}
+	if v := eval[string](b, `document.querySelector("#add-note textarea[name=text]")?.value ?? ""`); v != "" {
+		t.Errorf("the note box still holds %q after adding", v)
+	}
+	// It is stored: a reload shows it too.
+	b.do(chromedp.Reload())
+	b.waitJS("the note after a reload", fmt.Sprintf(`document.querySelector("#timeline li.cust-entry")?.innerText.includes(%q)`, note))
+}
+
+// phoneWidth: the customer list at 390×844 still shows the search and
+// the results (the table scrolls inside its wrapper, the page does not).
+func phoneWidth(t *testing.T, b *tab) {
+	b.viewport(390, 844, true)
+	defer b.viewport(1280, 800, false)
+	b.navigate("/customers?q=" + b.s.prefix)
+	b.waitJS("results at phone width", `document.querySelector("#customer-results-list a[data-result]") !== null`)
+	if w := eval[int](b, `document.documentElement.scrollWidth - document.documentElement.clientWidth`); w > 1 {
+		t.Errorf("the customer list scrolls sideways by %dpx at phone width", w)
+	}
+	b.do(blur())
+	b.screenshot("customers-phone")
+}
+
+// addAgent: the admin adds an agent; the agent, in a separate browser
+// profile, signs in, sees no Admin link and is refused /admin.
+func addAgent(t *testing.T, b *tab, browser context.Context) {
+	b.navigate("/admin/users")
+	b.waitJS("the add-user form", `document.querySelector('form[action="/admin/users"]') !== null`)
+	b.typeInto("#nu-email", agentEmail)
+	b.typeInto("#nu-name", agentName)
+	b.do(chromedp.SetValue(chromedp.CSS("#nu-role"), "agent"))
+	b.typeInto("#nu-password", agentPass)
+	b.click(`form[action="/admin/users"] button[type="submit"]`)
+	b.waitJS("the agent in the user list", fmt.Sprintf(`[...document.querySelectorAll("table tr")].some(r => r.innerText.includes(%q) && r.innerText.includes("agent"))`, agentEmail))
+	if b.exists(`form[action="/admin/users"] [aria-invalid="true"]`) {
+		t.Errorf("adding the agent left a field error: %s", b.text(`form[action="/admin/users"]`))
+	}
+	b.navigate("/admin/users")
+	b.do(blur())
+	b.screenshot("admin-users")
+	b.navigate("/admin/audit")
+	b.waitJS("the audit log", `document.querySelector("main table") !== null`)
+	if got := b.text("main table"); !strings.Contains(got, "uiCreateUser") || !strings.Contains(got, adminEmail) {
+		t.Errorf("the audit log does not show the admin adding a user:\n%s", tail(got, 2000))
+	}
+	b.screenshot("admin-audit")
+	b.navigate("/admin")
+	b.screenshot("admin-status")
+
+	// The agent, on another machine (own cookies).
+	agent := step(t, newTab(t, browser, true), b.s)
+	agent.viewport(1280, 800, false)
+	signIn(agent, agentEmail, agentPass)
+	if got := agent.text("details.usermenu summary"); !strings.Contains(got, "agent") {
+		t.Errorf("the agent's menu shows %q", got)
+	}
+	if agent.exists(`header a[href="/admin"]`) {
+		t.Error("the agent sees the Admin link")
+	}
+	if !agent.exists(`header a[href="/customers"]`) {
+		t.Error("the agent does not see the Customers link")
+	}
+	for _, p := range []string{"/admin", "/admin/users", "/admin/audit"} {
+		if code := agent.status(p); code != http.StatusForbidden {
+			t.Errorf("agent GET %s: status %d, want 403", p, code)
+		}
+		if agent.exists(`form[action="/admin/users"]`) || agent.exists("main table") {
+			t.Errorf("agent GET %s shows admin content", p)
+		}
+	}
+	// The agent's own page works.
+	if code := agent.status(fmt.Sprintf("/customers/%s", b.s.target.ID)); code != http.StatusOK {
+		t.Errorf("agent GET the customer page: status %d", code)
+	}
+}
+
+// signOutEndsSession: after signing out, neither the back button nor a
+// reload of a customer page shows the customer again.
+func signOutEndsSession(t *testing.T, b *tab) {
+	page := fmt.Sprintf("/customers/%s", b.s.target.ID)
+	b.navigate(page)
+	b.waitPath(page)
+	b.click("details.usermenu summary")
+	b.click(`details.usermenu form[action="/signout"] button`)
+	b.waitPath("/signin")
+	b.do(chromedp.NavigateBack())
+	b.waitJS("the page after Back", `document.readyState === "complete"`)
+	if b.exists(`#cust-head`) && eval[string](b, "location.pathname") == page {
+		// A restored page may come from the browser's memory (pages are
+		// no-store, so it should not); a reload must not show it.
+		t.Logf("Back showed the customer page from the browser's memory")
+	}
+	b.do(chromedp.Reload())
+	b.waitPath("/signin")
+	if b.exists("#cust-head") {
+		t.Fatal("after sign-out the customer page is still shown")
+	}
+	// Signed out for good: the customer page itself leads to sign-in.
+	b.navigate(page)
+	b.waitPath("/signin")
+	if got := eval[string](b, `document.querySelector('input[name="next"]')?.value ?? ""`); got != page {
+		t.Errorf("sign-in form's next = %q, want %q", got, page)
+	}
+}
+
+// importRows is the size of the file the import step uploads: enough rows
+// that the job runs for a moment, and three bad ones.
+const importRows = 1500
+
+// importFile uploads a CSV whose headers the guesser cannot all know,
+// maps its columns by hand, previews, starts, watches the progress bar
+// reach done, and downloads the rejected rows. One imported name is
+// hostile HTML; it must show as text.
+func importFile(t *testing.T, b *tab) {
+	var buf strings.Builder
+	w := csv.NewWriter(&buf)
+	w.Write([]string{"Kundennr", "Full name", "E-mail", "Lieblingstee"})
+	bad := map[int]bool{100: true, 700: true, 1400: true}
+	for i := 1; i <= importRows; i++ {
+		email := fmt.Sprintf("imported%d@example.com", i)
+		if bad[i] {
+			email = "not-an-email"
+		}
+		name := fmt.Sprintf("Imported Person %d", i)
+		if i == 2 {
+			name = hostileName
+		}
+		w.Write([]string{fmt.Sprintf("K-%05d", i), name, email, []string{"sencha", "assam", "rooibos"}[i%3]})
+	}
+	w.Flush()
+	file := filepath.Join(t.TempDir(), "kunden.csv")
+	if err := os.WriteFile(file, []byte(buf.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	b.navigate("/imports")
+	b.do(chromedp.SetUploadFiles(chromedp.CSS("#imp-file"), []string{file}))
+	b.click(`input[name="kind"][value="customers"]`)
+	b.click(`form[action^="/imports/upload"] button[type="submit"]`)
+	b.waitJS("the mapping page", `location.pathname.startsWith("/imports/uploads/") && document.querySelector("#mapping select#col-0") !== null`)
+	if got := b.text("#mapping"); !strings.Contains(got, "Kundennr") || !strings.Contains(got, "K-00001") {
+		t.Errorf("mapping page does not show the detected columns and samples:\n%s", tail(got, 1500))
+	}
+	for i, field := range []string{"external_id", "name", "email", ""} {
+		ok := eval[bool](b, fmt.Sprintf(`(() => {
+			const s = document.getElementById("col-%d");
+			if (!s || ![...s.options].some(o => o.value === %q)) return false;
+			s.value = %q; s.dispatchEvent(new Event("change", {bubbles: true})); return true;
+		})()`, i, field, field))
+		if !ok {
+			t.Fatalf("column %d offers no %q: %s", i, field, b.text(fmt.Sprintf("#col-%d", i)))
+		}
+	}
+	b.click(`#mapping form button[type="submit"]:not([formaction])`) // Preview
+	b.waitJS("the preview", `document.getElementById("preview-title") !== null`)
+	preview := b.text(`[aria-labelledby="preview-title"]`)
+	if !strings.Contains(preview, "Imported Person 1") || !strings.Contains(preview, "not-an-email") && !strings.Contains(preview, "email") {
+		t.Errorf("preview lacks the rows or the first error:\n%s", tail(preview, 1500))
+	}
+	if eval[bool](b, `document.querySelector("#mapping img") !== null`) {
+		t.Error("the hostile name became an <img> in the preview")
+	}
+	b.do(blur())
+	b.screenshot("import-mapping")
+
+	b.click(`#mapping button.primary[formaction$="/start"]`)
+	b.waitJS("the job page", `/^\/imports\/[^/]+$/.test(location.pathname) && !location.pathname.startsWith("/imports/uploads") && document.getElementById("import-progress") !== null`)
+	// Watch the bar until the job is done.
+	var seen []int
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		v := eval[int](b, `Math.round(document.getElementById("imp-progress")?.value ?? -1)`)
+		if len(seen) == 0 || seen[len(seen)-1] != v {
+			seen = append(seen, v)
+		}
+		state := b.text("#import-progress .imp-state")
+		if state == "done" {
+			break
+		}
+		if state == "failed" || state == "cancelled" || time.Now().After(deadline) {
+			t.Fatalf("import state %q (bar values %v):\n%s", state, seen, b.text("#import-progress"))
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Logf("progress bar values seen: %v", seen)
+	if v := eval[int](b, `Math.round(document.getElementById("imp-progress").value)`); v != 100 {
+		t.Errorf("done job's bar at %d%%", v)
+	}
+	counts := b.text("#import-progress .imp-counts")
+	for _, w := range []string{fmt.Sprint(importRows), fmt.Sprint(importRows - len(bad)), fmt.Sprint(len(bad))} {
+		if !strings.Contains(counts, w) {
+			t.Errorf("job counts %q lack %s", counts, w)
+		}
+	}
+	link := `#import-progress a[href$="/rejected"]`
+	if !b.exists(link) {
+		t.Fatalf("no link to the rejected rows:\n%s", b.text("#import-progress"))
+	}
+	body := evalAsync[string](b, fmt.Sprintf(`fetch(document.querySelector(%q).href).then(r => r.ok ? r.text() : "HTTP " + r.status)`, link))
+	if n := strings.Count(body, ",not-an-email,"); n != len(bad) {
+		t.Errorf("rejected rows download has %d bad rows, want %d:\n%s", n, len(bad), tail(body, 1500))
+	}
+	b.do(blur())
+	b.screenshot("import-progress")
+
+	// The hostile name, found by search, is shown as text.
+	b.navigate("/customers?q=K-00002")
+	b.waitJS("the imported customer", `document.querySelector("#customer-results-list a[data-result]") !== null`)
+	b.click("#customer-results-list a[data-result]")
+	b.waitJS("the customer page", `document.querySelector("#cust-head h1") !== null`)
+	if got := eval[string](b, `document.querySelector("#cust-head h1").textContent`); got != hostileName {
+		t.Errorf("hostile name shown as %q, want the literal text %q", got, hostileName)
+	}
+	if eval[bool](b, `window.__pwned === 1 || document.querySelector("main img, main [onerror]") !== null`) {
+		t.Error("the hostile name was turned into markup")
+	}
+}
+
+// hostileName is an imported name that tries to become markup.
+const hostileName = `<img src=x onerror="window.__pwned=1">Eve "Hostile"`

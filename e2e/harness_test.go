@@ -16,8 +16,11 @@ import (
 	"time"
 	"unicode"
 
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/emulation"
+	"github.com/chromedp/cdproto/input"
 	"github.com/chromedp/chromedp"
+	"github.com/chromedp/chromedp/kb"
 
 	"github.com/retain-crm/retain/core"
 	"github.com/retain-crm/retain/core/app"
@@ -421,10 +424,37 @@ func (b *tab) click(css string) {
 	b.do(chromedp.Click(chromedp.CSS(css)))
 }
 
-// key presses keys on whatever has the focus.
+// key presses keys on whatever has the focus, one by one.
 func (b *tab) key(keys string) {
 	b.t.Helper()
-	b.do(chromedp.KeyEvent(keys))
+	b.do(press(keys))
+}
+
+// press types like a keyboard does, as Puppeteer does it: one keyDown that
+// carries the text (so a page that cancels keydown also stops the
+// character, as in a real browser), then keyUp. chromedp.KeyEvent sends the
+// character as a separate char event, which a cancelled keydown does not
+// stop, so "/" would both focus the search box and land in it.
+func press(keys string) chromedp.Action[chromedp.Void] {
+	return chromedp.Func(func(ctx context.Context, t *chromedp.Target) error {
+		for _, r := range keys {
+			evs := kb.Encode(r)
+			down, up := *evs[0], *evs[len(evs)-1]
+			down.Type = input.DispatchKeyEventTypeRawKeyDown
+			for _, e := range evs {
+				if e.Type == input.DispatchKeyEventTypeChar {
+					down.Type = input.DispatchKeyEventTypeKeyDown
+					down.Text, down.UnmodifiedText = e.Text, e.UnmodifiedText
+				}
+			}
+			for _, e := range []input.DispatchKeyEventParams{down, up} {
+				if _, err := cdp.Call(ctx, t, input.DispatchKeyEvent, e); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	})
 }
 
 // viewport sets the window size (and mobile emulation for phone widths).
@@ -513,4 +543,53 @@ func clearField(css string) chromedp.Action[chromedp.Void] {
 // blur takes the focus off any field, so page shortcuts are live.
 func blur() chromedp.Action[chromedp.Void] {
 	return chromedp.Evaluate[chromedp.Void](`document.activeElement && document.activeElement.blur && document.activeElement.blur()`)
+}
+
+// markPage tags the current document; pageMarked is still true only if no
+// page load happened since (htmx swapped a fragment instead).
+func markPage() chromedp.Action[chromedp.Void] {
+	return chromedp.Evaluate[chromedp.Void](`window.__retainE2E = true`)
+}
+
+const pageMarked = `window.__retainE2E === true`
+
+// screenshotSchemes takes NAME (light) and NAME-dark.
+func (b *tab) screenshotSchemes(name string) {
+	b.t.Helper()
+	b.do(chromedp.Evaluate[chromedp.Void](`window.scrollTo(0, 0)`))
+	b.colorScheme("light")
+	b.screenshot(name)
+	b.colorScheme("dark")
+	if !eval[bool](b, `matchMedia("(prefers-color-scheme: dark)").matches`) {
+		b.t.Error("dark colour scheme emulation did not apply")
+	}
+	b.screenshot(name + "-dark")
+	b.colorScheme("light")
+}
+
+// status loads a page and returns its HTTP status.
+func (b *tab) status(path string) int {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, actionTimeout)
+	defer cancel()
+	resp, err := chromedp.Run(ctx, chromedp.NavigateResponse(b.s.base+path))
+	if err != nil {
+		b.t.Fatalf("GET %s: %v", path, err)
+	}
+	if resp == nil {
+		return 0
+	}
+	return int(resp.Status)
+}
+
+// evalAsync evaluates an expression that returns a promise.
+func evalAsync[T any](b *tab, js string) T {
+	b.t.Helper()
+	ctx, cancel := context.WithTimeout(b.ctx, actionTimeout)
+	defer cancel()
+	v, err := chromedp.Run(ctx, chromedp.Evaluate[T](js, chromedp.EvalAwaitPromise))
+	if err != nil {
+		b.t.Fatalf("evaluate %s: %v (at %s)", js, err, b.location())
+	}
+	return v
 }
