@@ -12,12 +12,12 @@ import (
 
 // auditPage is /admin/audit.
 type auditPage struct {
-	Entries []core.AuditEntry
-	Actor   string
-	Action  string
-	Error   string
-	Next    string // URL of the next (older) page, "" at the end
-	First   bool   // this is the newest page
+	Entries  []core.AuditEntry
+	Actor    string
+	Action   string
+	Error    string
+	Next     string // URL of the next (older) page, "" at the end
+	First    bool   // this is the newest page
 	FirstURL string // the newest page with the same filters
 }
 
