@@ -468,7 +468,7 @@ func TestImportUIHostile(t *testing.T) {
 			for k, v := range form {
 				if strings.HasPrefix(k, "col.") && v[0] == "" {
 					i := strings.TrimPrefix(k, "col.")
-					opts := regexp.MustCompile(`<select id="col-`+i+`"[^>]*>(?s:.*?)</select>`).FindString(page)
+					opts := regexp.MustCompile(`<select id="col-` + i + `"[^>]*>(?s:.*?)</select>`).FindString(page)
 					if m := regexp.MustCompile(`value="(attributes\.[^"]*)"`).FindStringSubmatch(opts); m != nil {
 						form.Set(k, html.UnescapeString(m[1]))
 					}
