@@ -132,8 +132,10 @@ func (s *Server) listCustomersUI(c *echo.Context, d *custListData) error {
 	}
 	if d.Before != "" {
 		t, err := time.ParseInLocation(time.DateOnly, d.Before, s.cfg.Location())
-		if err != nil || t.Year() < 1900 || t.Year() > 9999 {
-			return core.FieldErr("before", "must be a date such as 2025-01-31")
+		// The index stores times as nanoseconds since 1970 (an int64 ends
+		// in 2262), so years beyond are refused here, not failed there.
+		if err != nil || t.Year() < 1900 || t.Year() > 2200 {
+			return core.FieldErr("before", "must be a date between 1900 and 2200, such as 2025-01-31")
 		}
 		to = t.UTC()
 		if !from.IsZero() && !to.After(from) {
