@@ -221,6 +221,18 @@ func customerPage(t *testing.T, b *tab) {
 			t.Errorf("key figures %q lack %q", figures, w)
 		}
 	}
+	if b.s.purchases > 0 {
+		orders := eval[string](b, `[...document.querySelectorAll('[aria-label="Key figures"] .tile')].find(e => /order/.test(e.innerText))?.querySelector(".num")?.innerText ?? ""`)
+		if orders != fmt.Sprint(b.s.purchases) {
+			t.Errorf("orders figure %q, want %d", orders, b.s.purchases)
+		}
+		if strings.Contains(b.text(`[aria-label="Key figures"]`), "—") {
+			t.Errorf("a customer with purchases has an empty figure: %q", figures)
+		}
+		if !b.exists(".cust-purchases .cust-items") {
+			t.Error("recent purchases show no line items")
+		}
+	}
 	first := eval[int](b, `document.querySelectorAll("#timeline li.cust-entry").length`)
 	if first == 0 {
 		t.Fatal("the timeline is empty")

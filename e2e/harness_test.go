@@ -30,12 +30,13 @@ import (
 
 // server is the real product running in process on a loopback port.
 type server struct {
-	base     string
-	app      *app.App
-	logs     *logSink
-	setupURL string        // the first-run link from the log, "" if none was logged
-	target   core.Customer // a demo customer with a long timeline
-	prefix   string        // three letters of target's name that few other names share
+	base      string
+	app       *app.App
+	logs      *logSink
+	setupURL  string        // the first-run link from the log, "" if none was logged
+	target    core.Customer // a demo customer with a long timeline
+	prefix    string        // three letters of target's name that few other names share
+	purchases int           // the target's purchases in the demo data
 }
 
 // logSink receives the server's JSON log lines: it keeps them for a
@@ -180,14 +181,24 @@ func (s *server) pickTarget(ctx context.Context, t *testing.T) {
 			}
 		}
 	}
-	best := -1
+	// Prefer a customer with several purchases (key figures to show) whose
+	// prefix a few other names share (a short list to arrow through).
+	best, bestScore := -1, -1
 	for i, c := range all {
 		w := strings.Fields(c.Name)
 		if len(w) == 0 || prefixOf(w[0]) == "" {
 			continue
 		}
-		if best < 0 || count[prefixOf(w[0])] < count[s.prefix] {
-			best, s.prefix = i, prefixOf(w[0])
+		p, err := s.app.Service.Timeline(ctx, c.ID, core.TimelineQuery{Types: []core.InteractionType{core.TypePurchase}, Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		score := min(len(p.Items), 10) * 10
+		if n := count[prefixOf(w[0])]; n >= 2 && n <= 8 {
+			score += 5
+		}
+		if score > bestScore {
+			best, bestScore, s.prefix, s.purchases = i, score, prefixOf(w[0]), len(p.Items)
 		}
 	}
 	if best < 0 {
