@@ -68,6 +68,9 @@ func cmdUser(ctx context.Context, env *Env, args []string) error {
 		if err != nil {
 			return err
 		}
+		if err := cliAudit(ctx, a.Store, "user add", "user="+u.ID.String(), fmt.Sprintf("%s created as %s", u.Email, u.Role)); err != nil {
+			return err
+		}
 		fmt.Fprintf(env.Stdout, "user %s created (id %s, role %s)\n", u.Email, u.ID, u.Role)
 		if generated {
 			fmt.Fprintf(env.Stdout, "password: %s\n(shown once; change it after signing in)\n", pw)
@@ -113,6 +116,19 @@ func cmdUser(ctx context.Context, env *Env, args []string) error {
 			u.UpdatedAt = now
 			return nil
 		}); err != nil {
+			return err
+		}
+		detail := u.Email + ": " + map[string]string{"disable": "disabled", "enable": "enabled", "passwd": "password reset"}[sub]
+		// Disabling and a new password take effect at once: the user's
+		// browser sessions end (the server re-reads them on every request).
+		if sub == "disable" || sub == "passwd" {
+			n, err := a.Store.DeleteUserSessions(ctx, u.ID)
+			if err != nil {
+				return err
+			}
+			detail += fmt.Sprintf("; %d session(s) ended", n)
+		}
+		if err := cliAudit(ctx, a.Store, "user "+sub, "user="+u.ID.String(), detail); err != nil {
 			return err
 		}
 		fmt.Fprintf(env.Stdout, "user %s: %s done\n", u.Email, sub)
@@ -174,6 +190,9 @@ func cmdToken(ctx context.Context, env *Env, args []string) error {
 		if err != nil {
 			return err
 		}
+		if err := cliAudit(ctx, a.Store, "token create", "token="+t.ID.String(), fmt.Sprintf("%q scopes %s", t.Name, *scopes)); err != nil {
+			return err
+		}
 		fmt.Fprintf(env.Stderr, "token %s (%s) created with scopes %s; the secret is shown once:\n", t.ID, t.Name, *scopes)
 		fmt.Fprintln(env.Stdout, secret)
 	case "list":
@@ -197,12 +216,16 @@ func cmdToken(ctx context.Context, env *Env, args []string) error {
 		if err != nil {
 			return usageError{"--id: " + err.Error()}
 		}
-		if _, err := a.Store.UpdateToken(ctx, tid, func(t *core.Token) error {
+		t, err := a.Store.UpdateToken(ctx, tid, func(t *core.Token) error {
 			if t.RevokedAt.IsZero() {
 				t.RevokedAt = now
 			}
 			return nil
-		}); err != nil {
+		})
+		if err != nil {
+			return err
+		}
+		if err := cliAudit(ctx, a.Store, "token revoke", "token="+tid.String(), t.Prefix+"… "+t.Name); err != nil {
 			return err
 		}
 		fmt.Fprintf(env.Stdout, "token %s revoked\n", tid)
@@ -217,4 +240,15 @@ func fmtTime(t time.Time) string {
 		return "-"
 	}
 	return t.UTC().Format("2006-01-02 15:04")
+}
+
+// cliAudit records a change made from the command line in the audit log,
+// next to the ones made through the web (actor "cli", kind "system").
+func cliAudit(ctx context.Context, st core.Audit, action, target, detail string) error {
+	_, err := st.AppendAudit(ctx, core.AuditEntry{At: time.Now().UTC(), ActorKind: "system", Actor: "cli",
+		Action: action, Target: target, Detail: detail})
+	if err != nil {
+		return fmt.Errorf("the change is made but the audit log could not be written: %w", err)
+	}
+	return nil
 }
