@@ -44,6 +44,7 @@ type custListData struct {
 	AtStart                    bool // first page
 	Fields                     map[string]string
 	Erased                     bool
+	Fragment                   bool // only the results are sent: filter errors are shown there
 	Sorts                      []custOption
 	SeenOptions                []custOption
 }
@@ -90,6 +91,8 @@ func (s *Server) uiCustomers(c *echo.Context) error {
 		p.Flash = "The customer and their whole history were erased."
 	}
 	if wantsFragment(c) {
+		d.Fragment = true
+		p.Data = d
 		return s.fragment(c, status, "customers", "cust-results-frag", p)
 	}
 	return s.render(c, status, "customers", p)

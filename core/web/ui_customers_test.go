@@ -131,6 +131,8 @@ func TestCustomerPagesRender(t *testing.T) {
 		{"seen before", "/customers?before=2025-03-03", nil, []string{"Ann Example"}, []string{"Bob Builder"}},
 		{"sort by last seen", "/customers?sort=seen", nil, []string{"Bob Builder"}, nil},
 		{"bad tag in place", "/customers?tag=%3Cb%3E", nil, []string{`aria-invalid="true" aria-describedby="tag-error"`, `id="tag-error"`}, nil},
+		{"bad tag in the fragment", "/customers?tag=%3Cb%3E", hx, []string{`<p class="alert" role="alert">tag &#34;&lt;b&gt;&#34; may hold only`}, []string{"<html"}},
+		{"bad cursor", "/customers?cursor=zzzz", nil, []string{`id="cursor-error"`}, nil},
 		{"customer", "/customers/{ann}", nil, []string{"Ann Example", "ann@example.com", "first seen", "Total spent", "19.99 EUR",
 			"Green tea pack", "oolong", `id="timeline"`, "Churn risk and lifetime value", "Loyalty", "Campaigns", "Plugin panels", "vip"},
 			[]string{"Erase…", `href="/customers/{ann}/edit"`, "data-shortcut-note"}},
@@ -141,7 +143,7 @@ func TestCustomerPagesRender(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			rec := v.get(t, tc.path, tc.header)
 			want := http.StatusOK
-			if tc.name == "bad tag in place" {
+			if strings.HasPrefix(tc.name, "bad") {
 				want = http.StatusBadRequest
 			}
 			if tc.name == "timeline without htmx goes to the page" {
