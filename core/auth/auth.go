@@ -11,6 +11,7 @@ import (
 	"encoding/base64"
 	"fmt"
 	"strings"
+	"sync/atomic"
 	"unicode/utf8"
 
 	"golang.org/x/crypto/argon2"
@@ -55,11 +56,30 @@ func HashPassword(pw string) (string, error) {
 	if _, err := rand.Read(salt); err != nil {
 		return "", err
 	}
-	key := argon2.IDKey([]byte(pw), salt, argonTime, argonMemory, argonThreads, argonKeyLen)
+	c := cost{argonTime, argonMemory, argonThreads}
+	if testCost.Load() {
+		c = cost{1, 64, 1}
+	}
+	key := argon2.IDKey([]byte(pw), salt, c.time, c.memory, c.threads, argonKeyLen)
 	b64 := base64.RawStdEncoding
-	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, argonMemory, argonTime, argonThreads,
+	return fmt.Sprintf("$argon2id$v=%d$m=%d,t=%d,p=%d$%s$%s", argon2.Version, c.memory, c.time, c.threads,
 		b64.EncodeToString(salt), b64.EncodeToString(key)), nil
 }
+
+type cost struct {
+	time, memory uint32
+	threads      uint8
+}
+
+// testCost makes new hashes nearly free. Only tests set it (UseTestCost):
+// suites that create hundreds of accounts would otherwise spend minutes in
+// argon2, more so under -race. Verification always uses the parameters
+// written in the hash, so hashes made either way verify the same.
+var testCost atomic.Bool
+
+// UseTestCost makes HashPassword use minimal argon2id parameters from now
+// on. For tests only; never called by the product.
+func UseTestCost() { testCost.Store(true) }
 
 // VerifyPassword reports whether pw matches the PHC string hash. A malformed
 // hash is an error, not a silent mismatch.

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync"
 
 	"github.com/labstack/echo/v5"
 
@@ -26,7 +27,11 @@ type signInForm struct {
 
 // dummyHash is verified when the account does not exist, so a wrong email
 // takes as long as a wrong password and does not reveal who has an account.
-var dummyHash, _ = auth.HashPassword("retain-dummy-password-for-timing")
+// It is made on first use, with the same cost as real hashes.
+var dummyHash = sync.OnceValue(func() string {
+	h, _ := auth.HashPassword("retain-dummy-password-for-timing")
+	return h
+})
 
 // GET /signin
 func (s *Server) signInPage(c *echo.Context) error {
@@ -66,7 +71,7 @@ func (s *Server) signIn(c *echo.Context) error {
 	}
 	hash := u.PasswordHash
 	if err != nil || hash == "" {
-		hash = dummyHash
+		hash = dummyHash()
 	}
 	ok, verr := auth.VerifyPassword(hash, pw)
 	if verr != nil {
