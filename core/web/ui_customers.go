@@ -65,7 +65,7 @@ type custRow struct {
 // custOption is one <option> of a select.
 type custOption struct{ Value, Label string }
 
-var custSorts = []custOption{{"", "Best match / oldest first"}, {"added", "Added, oldest first"}, {"seen", "Last seen, newest first"}}
+var custSorts = []custOption{{"", "Best match, else as added"}, {"added", "Added, oldest first"}, {"seen", "Last seen, newest first"}}
 var custSeenOptions = []custOption{{"", "Any time"}, {"7", "Last 7 days"}, {"30", "Last 30 days"}, {"90", "Last 90 days"}, {"365", "Last year"}}
 
 // GET /customers?q=&tag=&sort=&seen=&before=&cursor=
