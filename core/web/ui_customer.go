@@ -488,8 +488,9 @@ func (s *Server) uiCustomerSave(c *echo.Context) error {
 		return err
 	}
 	f, patch, err := s.readForm(c, stored)
+	var saved core.Customer
 	if err == nil {
-		stored, err = s.svc.UpdateCustomer(ctx(c), id, patch, sourceOf(c))
+		saved, err = s.svc.UpdateCustomer(ctx(c), id, patch, sourceOf(c))
 	}
 	if err != nil {
 		if status, ok := formFailed(&f, err); ok {
@@ -497,6 +498,7 @@ func (s *Server) uiCustomerSave(c *echo.Context) error {
 		}
 		return err
 	}
+	stored = saved
 	auditDetail(c, "profile edited in the web UI")
 	if !wantsFragment(c) {
 		return seeOther(c, "/customers/"+id.String()+"?saved=1")

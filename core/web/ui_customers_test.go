@@ -342,6 +342,11 @@ func TestCustomerEditValidationInPlace(t *testing.T) {
 			}
 		}
 	}
+	// Another customer's external id: a conflict, shown at the field.
+	if rec := agent.post(t, "/customers/{ann}", url.Values{"name": {"Ann"}, "external_id": {"c-2"}}, true, true); rec.Code != http.StatusConflict ||
+		!strings.Contains(rec.Body.String(), `id="external_id-error"`) {
+		t.Errorf("duplicate external id: %d %s", rec.Code, truncate(rec.Body.String()))
+	}
 	// An empty note is refused in place too.
 	if rec := agent.post(t, "/customers/{ann}/interactions", url.Values{"type": {"note"}, "text": {"   "}}, true, true); rec.Code != http.StatusUnprocessableEntity ||
 		!strings.Contains(rec.Body.String(), `id="note-error"`) {
