@@ -349,7 +349,7 @@ func step(t *testing.T, ctx context.Context, s *server) *tab {
 	return tb
 }
 
-const actionTimeout = 20 * time.Second
+const actionTimeout = 30 * time.Second
 
 // do runs actions with a timeout and fails the test on error.
 func (b *tab) do(actions ...chromedp.Action[chromedp.Void]) {
