@@ -129,6 +129,7 @@ type Store interface {
 	ImportJobs
 	Sessions
 	Audit
+	SegmentStore
 
 	// Backup writes a consistent copy of the whole database to w while the
 	// store stays online.

@@ -49,6 +49,7 @@ func (db *DB) Check(ctx context.Context) []error {
 		c.accounts()
 		c.sessions()
 		c.audit()
+		c.segments()
 		c.changes()
 		return ctx.Err()
 	})

@@ -43,6 +43,8 @@ var (
 	bSessions     = bucketDef{[]byte("sessions"), 0.5, "session hash(32) → session JSON"}
 	bSessionUser  = bucketDef{[]byte("sessions_by_user"), 0.5, "user id(8)|session hash(32) → empty"}
 	bAudit        = bucketDef{[]byte("audit"), 1.0, "id(8) → audit entry JSON; append-only"}
+	bSegments     = bucketDef{[]byte("segments"), 0.9, "id(8) → segment JSON"}
+	bSegMembers   = bucketDef{[]byte("segment_members"), 0.5, "segment id(8)|customer id(8) → empty"}
 )
 
 // allBuckets is the bucket registry, in creation order.
@@ -51,6 +53,7 @@ var allBuckets = []bucketDef{
 	bInteractions, bTimeline, bInterTime, bIdempotency, bChanges,
 	bUsers, bUserEmail, bTokens, bTokenHash, bImportJobs,
 	bSessions, bSessionUser, bAudit,
+	bSegments, bSegMembers,
 }
 
 // Meta keys (in bMeta). Values are big-endian uint64.
@@ -83,6 +86,9 @@ var migrations = []migration{
 	// them to older files.
 	{"create session and audit buckets", func(tx *bolt.Tx) error {
 		return createBuckets(tx, bSessions, bSessionUser, bAudit)
+	}},
+	{"create segment buckets", func(tx *bolt.Tx) error {
+		return createBuckets(tx, bSegments, bSegMembers)
 	}},
 }
 

@@ -272,8 +272,8 @@ func TestMigrateSessionsAudit(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer db.Close()
-	if SchemaVersion() != 3 {
-		t.Errorf("SchemaVersion() = %d, want 3", SchemaVersion())
+	if SchemaVersion() < 3 { // later migrations append to the list
+		t.Errorf("SchemaVersion() = %d, want at least 3", SchemaVersion())
 	}
 	if st, _ := db.Stats(ctx); st.SchemaVersion != SchemaVersion() {
 		t.Errorf("schema version %d after open, want %d", st.SchemaVersion, SchemaVersion())
