@@ -132,7 +132,7 @@ type FieldCond struct {
 }
 
 // FieldNames are the built-in fields a FieldCond may name.
-var FieldNames = []string{"country", "city", "region", "locale", "time_zone", "email", "external_id", "name", "created_at"}
+var FieldNames = []string{"country", "city", "region", "locale", "time_zone", "email", "created_at"}
 
 // EventCond counts interactions of Type ("" for any type) in the last
 // WithinDays days (0: ever), or sums their amounts (Measure "sum", minor
@@ -743,10 +743,6 @@ func fieldValue(name string, c *Customer) string {
 		if len(c.Emails) > 0 {
 			return c.Emails[0]
 		}
-	case "external_id":
-		return c.ExternalID
-	case "name":
-		return c.Name
 	}
 	return ""
 }
