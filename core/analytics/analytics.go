@@ -105,8 +105,11 @@ type MetricsReport struct {
 	Period   retention.Period `json:"period"`
 	Currency string           `json:"currency"`
 	Churn    string           `json:"churn_definition"`
-	Current  Metrics          `json:"current"`
-	Previous Metrics          `json:"previous"`
+	// ChurnNote says why Churn differs from the configured definition
+	// (p_alive without a trusted model falls back to inactivity).
+	ChurnNote string  `json:"churn_note,omitempty"`
+	Current   Metrics `json:"current"`
+	Previous  Metrics `json:"previous"`
 }
 
 // CohortQuery asks for acquisition cohorts by first purchase.
@@ -216,72 +219,91 @@ type Facts struct {
 type Engine struct {
 	opt  Options
 	feed core.ChangeFeed
+	log  *slog.Logger
+	engineState
 }
 
 // Open prepares an engine over feed. Nothing is read until Run.
 func Open(ctx context.Context, feed core.ChangeFeed, opt Options) (*Engine, error) {
-	return &Engine{opt: opt, feed: feed}, nil // stub
+	if feed == nil {
+		return nil, core.Invalidf("analytics: no change feed")
+	}
+	opt.defaults()
+	switch opt.Churn {
+	case ChurnInactivity, ChurnCancellation, ChurnPAlive:
+	default:
+		return nil, core.FieldErr("churn", "must be %s, %s or %s", ChurnInactivity, ChurnCancellation, ChurnPAlive)
+	}
+	log := opt.Logger
+	if log == nil {
+		log = slog.Default()
+	}
+	return &Engine{opt: opt, feed: feed, log: log.With("component", "analytics")}, nil
 }
 
 // Run builds the state from the store, then follows the change log until
 // ctx ends, refitting the models every RefitEvery.
-func (e *Engine) Run(ctx context.Context) error { <-ctx.Done(); return nil } // stub
+func (e *Engine) Run(ctx context.Context) error { return e.run(ctx) }
 
 // CatchUp applies every change logged so far, then returns (tests, CLI).
-func (e *Engine) CatchUp(ctx context.Context) error { return nil } // stub
+func (e *Engine) CatchUp(ctx context.Context) error { return e.catchUp(ctx) }
 
 // Status reports progress and freshness.
-func (e *Engine) Status() Status { return Status{} } // stub
+func (e *Engine) Status() Status { return e.status() }
 
 // Metrics computes the retention metrics of a period and the one before.
 func (e *Engine) Metrics(ctx context.Context, q MetricsQuery) (MetricsReport, error) {
-	return MetricsReport{}, errNotReady // stub
+	return e.metrics(ctx, q)
 }
 
 // Cohorts computes acquisition cohorts by first purchase.
 func (e *Engine) Cohorts(ctx context.Context, q CohortQuery) (*retention.CohortReport, error) {
-	return nil, errNotReady // stub
+	return e.cohorts(ctx, q)
 }
 
 // DayN computes D1/D7/D30 retention.
 func (e *Engine) DayN(ctx context.Context, q DayNQuery) ([]retention.DayNRetention, error) {
-	return nil, errNotReady // stub
+	return e.dayN(ctx, q)
 }
 
 // RFM scores every customer with a purchase in the window.
 func (e *Engine) RFM(ctx context.Context, q RFMQuery) (*retention.RFMResult, error) {
-	return nil, errNotReady // stub
+	return e.rfm(ctx, q)
 }
 
 // Model returns the current fit and its validation (fitting first if there
 // is none yet).
-func (e *Engine) Model(ctx context.Context) (ModelReport, error) { return ModelReport{}, errNotReady } // stub
+func (e *Engine) Model(ctx context.Context) (ModelReport, error) { return e.modelReport(ctx) }
 
 // Refit fits the models now on the current summaries.
-func (e *Engine) Refit(ctx context.Context) (ModelReport, error) { return ModelReport{}, errNotReady } // stub
+func (e *Engine) Refit(ctx context.Context) (ModelReport, error) { return e.refit(ctx) }
 
 // Predict returns one customer's prediction (ErrNotFound for an unknown id).
 func (e *Engine) Predict(ctx context.Context, id core.ID) (Prediction, error) {
-	return Prediction{}, errNotReady // stub
+	return e.predict(ctx, id)
 }
 
 // AtRisk lists up to limit customers with the highest value at stake:
 // high predicted CLV (or past revenue without a model) and low P(alive).
-func (e *Engine) AtRisk(ctx context.Context, limit int) ([]AtRisk, error) { return nil, errNotReady } // stub
+func (e *Engine) AtRisk(ctx context.Context, limit int) ([]AtRisk, error) {
+	return e.atRisk(ctx, limit)
+}
 
 // Dashboard computes (or returns the cached, still current) dashboard.
 func (e *Engine) Dashboard(ctx context.Context, p retention.Period) (*Dashboard, error) {
-	return nil, errNotReady // stub
+	return e.dashboard(ctx, p)
 }
 
 // Facts returns the behaviour facts of one customer for segment rules;
 // false when the customer has no interactions known to the engine.
-func (e *Engine) Facts(id core.ID) (Facts, bool) { return Facts{}, false } // stub
+func (e *Engine) Facts(id core.ID) (Facts, bool) { return e.facts(id) }
 
 // Subscribe registers fn, called after each batch of applied changes with
 // the customers whose facts changed (in the engine's goroutine: fn must be
 // quick or hand off), and once a day (and after each refit) with nil,
 // meaning "time passed or the model changed: re-check time-dependent rules".
-func (e *Engine) Subscribe(fn func(changed []core.ID)) {} // stub
-
-var errNotReady = core.ErrUnavailable
+func (e *Engine) Subscribe(fn func(changed []core.ID)) {
+	e.subMu.Lock()
+	e.subs = append(e.subs, fn)
+	e.subMu.Unlock()
+}

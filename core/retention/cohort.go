@@ -11,12 +11,14 @@ import (
 // Period is the length of a cohort or metrics period.
 type Period int
 
-// Periods: calendar days, ISO weeks (Monday to Sunday) and calendar months,
-// all in the options' Location.
+// Periods: calendar days, ISO weeks (Monday to Sunday), calendar months,
+// calendar quarters and calendar years, all in the options' Location.
 const (
 	PeriodDay Period = iota
 	PeriodWeek
 	PeriodMonth
+	PeriodQuarter
+	PeriodYear
 )
 
 func (p Period) String() string {
@@ -25,8 +27,63 @@ func (p Period) String() string {
 		return "week"
 	case PeriodMonth:
 		return "month"
+	case PeriodQuarter:
+		return "quarter"
+	case PeriodYear:
+		return "year"
 	}
 	return "day"
+}
+
+// MarshalText writes the period's name ("month").
+func (p Period) MarshalText() ([]byte, error) { return []byte(p.String()), nil }
+
+// UnmarshalText reads a period name.
+func (p *Period) UnmarshalText(b []byte) error {
+	v, err := ParsePeriod(string(b))
+	if err != nil {
+		return err
+	}
+	*p = v
+	return nil
+}
+
+// ParsePeriod reads "day", "week", "month", "quarter" or "year".
+func ParsePeriod(s string) (Period, error) {
+	for p := PeriodDay; p <= PeriodYear; p++ {
+		if s == p.String() {
+			return p, nil
+		}
+	}
+	return 0, core.FieldErr("period", "must be day, week, month, quarter or year")
+}
+
+// Valid reports whether p is one of the defined periods.
+func (p Period) Valid() bool { return p >= PeriodDay && p <= PeriodYear }
+
+// Of returns the number of the period containing calendar day d (days since
+// 1970-01-01 in some location, as DayIndex returns): consecutive periods
+// have consecutive numbers.
+func (p Period) Of(d int64) int64 { return p.periodOf(d) }
+
+// Start returns the first instant of period number k in loc.
+func (p Period) Start(k int64, loc *time.Location) time.Time { return p.start(k, loc) }
+
+// DayIndex returns the calendar day of t in loc as days since 1970-01-01
+// (negative before); nil loc is UTC.
+func DayIndex(t time.Time, loc *time.Location) int64 {
+	if loc == nil {
+		loc = time.UTC
+	}
+	return dayIndex(t, loc)
+}
+
+// DayStart returns midnight of calendar day d (as DayIndex counts) in loc.
+func DayStart(d int64, loc *time.Location) time.Time {
+	if loc == nil {
+		loc = time.UTC
+	}
+	return dayTime(d, loc)
 }
 
 // periodOf returns the period number of calendar day d (days since
@@ -38,6 +95,11 @@ func (p Period) periodOf(d int64) int64 {
 	case PeriodMonth:
 		t := time.Unix(d*86400, 0).UTC()
 		return int64(t.Year())*12 + int64(t.Month()) - 1
+	case PeriodQuarter:
+		t := time.Unix(d*86400, 0).UTC()
+		return int64(t.Year())*4 + (int64(t.Month())-1)/3
+	case PeriodYear:
+		return int64(time.Unix(d*86400, 0).UTC().Year())
 	}
 	return d
 }
@@ -49,6 +111,10 @@ func (p Period) start(k int64, loc *time.Location) time.Time {
 		return dayTime(k*7-3, loc)
 	case PeriodMonth:
 		return time.Date(int(floorDiv(k, 12)), time.Month(k-floorDiv(k, 12)*12+1), 1, 0, 0, 0, 0, loc)
+	case PeriodQuarter:
+		return time.Date(int(floorDiv(k, 4)), time.Month((k-floorDiv(k, 4)*4)*3+1), 1, 0, 0, 0, 0, loc)
+	case PeriodYear:
+		return time.Date(int(k), 1, 1, 0, 0, 0, 0, loc)
 	}
 	return dayTime(k, loc)
 }
@@ -144,8 +210,8 @@ func Cohorts(seq iter.Seq[core.Interaction], opt CohortOptions) (*CohortReport, 
 	if !opt.Start.IsZero() && !opt.Start.Before(opt.End) {
 		return nil, core.FieldErr("start", "must be before the end")
 	}
-	if opt.Period < PeriodDay || opt.Period > PeriodMonth {
-		return nil, core.FieldErr("period", "must be day, week or month")
+	if !opt.Period.Valid() {
+		return nil, core.FieldErr("period", "must be day, week, month, quarter or year")
 	}
 	loc := opt.Location
 	if loc == nil {
@@ -208,118 +274,30 @@ func Cohorts(seq iter.Seq[core.Interaction], opt CohortOptions) (*CohortReport, 
 	if startP > endP {
 		startP = endP
 	}
-	nP := int(endP - startP + 1)
-	cohorts := make([]Cohort, nP)
-	for i := range cohorts {
-		k := nP - i // periods from acquisition to the end of the window
-		cohorts[i] = Cohort{Start: opt.Period.start(startP+int64(i), loc), Active: make([]int, k), Revenue: make([]int64, k)}
-	}
-	met := make([]PeriodMetrics, nP)
-	for i := range met {
-		met[i].Start = opt.Period.start(startP+int64(i), loc)
-	}
-	inWin := func(p int64) bool { return p >= startP && p <= endP }
-	// Per customer: orders per period, in order; the window's periods of
-	// activity decide S, E, N, retained and reactivated.
+	bld := NewCohortBuilder(opt.Period, loc, rep.Currency, startP, endP)
+	var acts []PeriodActivity
 	for _, a := range m {
 		if !a.bought {
 			continue
 		}
 		slices.SortFunc(a.events, func(x, y cohortEvent) int { return cmpInt64(x.period, y.period) })
-		var c *Cohort
-		if inWin(a.first) {
-			c = &cohorts[a.first-startP]
-			c.Size++
-			rep.Customers++
-		}
-		ordersInWin := 0
-		prevActive := int64(-1 << 62) // period of the previous purchase
-		for i := 0; i < len(a.events); {
-			p := a.events[i].period
-			var orders int
-			var sales, net int64
-			for ; i < len(a.events) && a.events[i].period == p; i++ {
-				e := a.events[i]
-				net += e.amount
-				if !e.refund {
-					orders++
-					sales += e.amount
-				}
+		acts = acts[:0]
+		for _, e := range a.events {
+			if n := len(acts); n == 0 || acts[n-1].Period != e.period {
+				acts = append(acts, PeriodActivity{Period: e.period})
 			}
-			if c != nil && p >= a.first && p <= endP {
-				k := p - a.first
-				if orders > 0 {
-					c.Active[k]++
-				}
-				c.Revenue[k] += net
-			}
-			if inWin(p) {
-				mm := &met[p-startP]
-				mm.Revenue += net
-				rep.Revenue += net
-				if orders > 0 {
-					mm.E++
-					mm.Orders += orders
-					mm.Sales += sales
-					ordersInWin += orders
-					if orders >= 2 {
-						mm.RepeatCustomers++
-					}
-					switch {
-					case p == a.first:
-						mm.N++
-					case prevActive == p-1:
-						mm.Retained++
-					default:
-						mm.Reactivated++
-					}
-				}
-			}
-			if orders > 0 {
-				// S of the next period: active in this one.
-				if inWin(p + 1) {
-					met[p+1-startP].S++
-				}
-				prevActive = p
+			pa := &acts[len(acts)-1]
+			pa.Net += e.amount
+			if !e.refund {
+				pa.Orders++
+				pa.Sales += e.amount
 			}
 		}
-		if ordersInWin > 0 {
-			rep.ActiveCustomers++
-			if ordersInWin >= 2 {
-				rep.RepeatCustomers++
-			}
-			rep.Orders += ordersInWin
-		}
+		bld.Add(a.first, acts, 1)
 	}
-	for i := range cohorts {
-		c := &cohorts[i]
-		c.Retention = make([]float64, len(c.Active))
-		c.RevenueRetention = make([]float64, len(c.Active))
-		c.CumulativeRevenuePerCustomer = make([]float64, len(c.Active))
-		var cum int64
-		for k := range c.Active {
-			cum += c.Revenue[k]
-			c.Retention[k] = ratio(float64(c.Active[k]), float64(c.Size))
-			if c.Revenue[0] > 0 {
-				c.RevenueRetention[k] = float64(c.Revenue[k]) / float64(c.Revenue[0])
-			}
-			c.CumulativeRevenuePerCustomer[k] = ratio(float64(cum), float64(c.Size))
-		}
-	}
-	for i := range met {
-		mm := &met[i]
-		mm.RetentionRate = ratio(float64(mm.Retained), float64(mm.S))
-		if mm.S > 0 {
-			mm.ChurnRate = 1 - mm.RetentionRate
-		}
-		mm.RepeatPurchaseRate = ratio(float64(mm.RepeatCustomers), float64(mm.E))
-		mm.PurchaseFrequency = ratio(float64(mm.Orders), float64(mm.E))
-		mm.AverageOrderValue = ratio(float64(mm.Sales), float64(mm.Orders))
-		mm.RevenuePerCustomer = ratio(float64(mm.Revenue), float64(mm.E))
-	}
-	rep.Cohorts, rep.Metrics = cohorts, met
-	rep.RepeatPurchaseRate = ratio(float64(rep.RepeatCustomers), float64(rep.ActiveCustomers))
-	return rep, nil
+	out := bld.Report()
+	out.OtherCurrency = rep.OtherCurrency
+	return out, nil
 }
 
 func ratio(a, b float64) float64 {

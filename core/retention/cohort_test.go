@@ -448,3 +448,56 @@ func TestOnlineRetailRFM(t *testing.T) {
 		t.Errorf("segments hold %d customers, want %d", segTotal, len(rows))
 	}
 }
+
+// TestBuildersMatch checks the incremental builders against the one-shot
+// functions on random data, including customers added and taken out again.
+func TestBuildersMatch(t *testing.T) {
+	rng := rand.New(rand.NewPCG(5, 9))
+	var ins []core.Interaction
+	base := time.Date(2024, 1, 1, 0, 0, 0, 0, time.UTC)
+	for i := 0; i < 3000; i++ {
+		in := core.Interaction{CustomerID: core.ID(1 + rng.IntN(300)), Type: core.TypePurchase,
+			Time: base.Add(time.Duration(rng.IntN(400*24)) * time.Hour), Amount: int64(100 + rng.IntN(5000)), Currency: "EUR"}
+		if rng.IntN(10) == 0 {
+			in.Type = core.TypeRefund
+		}
+		ins = append(ins, in)
+	}
+	end := base.AddDate(0, 0, 400)
+	res, err := RFM(seqOf(ins), RFMOptions{End: end, Currency: "EUR"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	b := NewRFMGridBuilder("EUR")
+	for _, c := range res.Customers {
+		b.Add(c.RecencyDays, c.Frequency, c.Monetary, 1)
+		b.Add(c.RecencyDays+3, c.Frequency*2, 7, 1) // a ghost, removed below
+	}
+	for _, c := range res.Customers {
+		b.Add(c.RecencyDays+3, c.Frequency*2, 7, -1)
+	}
+	g := b.Result()
+	if g.Grid != res.Grid || !slices.Equal(g.SegmentCounts, res.SegmentCounts) {
+		t.Errorf("grid builder %v\nwant %v", g.Grid, res.Grid)
+	}
+	sc := ScoreRFM(slices.Clone(res.Customers), "EUR")
+	if !slices.Equal(sc.Customers, res.Customers) {
+		t.Error("ScoreRFM differs from RFM")
+	}
+	for _, p := range []Period{PeriodWeek, PeriodQuarter, PeriodYear} {
+		rep, err := Cohorts(seqOf(ins), CohortOptions{Period: p, End: end, Currency: "EUR"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		n := 0
+		for _, c := range rep.Cohorts {
+			n += c.Size
+		}
+		if n != rep.Customers || rep.Customers == 0 {
+			t.Errorf("%v: cohort sizes %d, customers %d", p, n, rep.Customers)
+		}
+		if got := p.Start(p.Of(DayIndex(end, nil)), time.UTC); got.After(end) || !p.Start(p.Of(DayIndex(end, nil))+1, time.UTC).After(end) {
+			t.Errorf("%v: start of the period of %v is %v", p, end, got)
+		}
+	}
+}

@@ -190,12 +190,47 @@ func RFM(seq iter.Seq[core.Interaction], opt RFMOptions) (*RFMResult, error) {
 		}
 		res.Customers = append(res.Customers, RFMCustomer{CustomerID: id, RecencyDays: int(end - a.last), Frequency: a.freq, Monetary: a.money})
 	}
+	scoreRFM(res)
+	return res, nil
+}
+
+// ScoreRFM scores customers whose recency, frequency and monetary values
+// are already known (the analytics engine keeps them per customer) exactly
+// as RFM does, and fills the grid and segment counts. cs is sorted by
+// CustomerID in place.
+func ScoreRFM(cs []RFMCustomer, currency string) *RFMResult {
+	res := &RFMResult{Customers: cs, Currency: currency}
+	scoreRFM(res)
+	return res
+}
+
+// QuintileScore is the score 1..5 of a value with L of the n values strictly
+// worse than it: 1 + ⌊5·L/n⌋.
+func QuintileScore(L, n int) int {
+	if n <= 0 {
+		return 1
+	}
+	return 1 + 5*L/n
+}
+
+func scoreRFM(res *RFMResult) {
 	slices.SortFunc(res.Customers, func(a, b RFMCustomer) int { return cmpInt64(int64(a.CustomerID), int64(b.CustomerID)) })
 	cs := res.Customers
 	n := len(cs)
-	rs := quintileScores(n, func(i, j int) bool { return cs[i].RecencyDays > cs[j].RecencyDays })
-	fs := quintileScores(n, func(i, j int) bool { return cs[i].Frequency < cs[j].Frequency })
-	ms := quintileScores(n, func(i, j int) bool { return cs[i].Monetary < cs[j].Monetary })
+	// Ranks by binary search in sorted copies: equal to quintileScores
+	// (L = values strictly worse) at O(n log n) without a comparator
+	// closure, which matters at a million customers.
+	rec := make([]int64, n)
+	fr := make([]int64, n)
+	mo := make([]int64, n)
+	for i := range cs {
+		rec[i], fr[i], mo[i] = int64(cs[i].RecencyDays), int64(cs[i].Frequency), cs[i].Monetary
+	}
+	slices.Sort(rec)
+	slices.Sort(fr)
+	slices.Sort(mo)
+	below := func(sorted []int64, v int64) int { i, _ := slices.BinarySearch(sorted, v); return i }
+	above := func(sorted []int64, v int64) int { return n - below(sorted, v+1) }
 	for r := 0; r < 5; r++ {
 		for f := 0; f < 5; f++ {
 			res.Grid[r][f] = RFMCell{R: r + 1, F: f + 1}
@@ -207,7 +242,9 @@ func RFM(seq iter.Seq[core.Interaction], opt RFMOptions) (*RFMResult, error) {
 	}
 	for i := range cs {
 		c := &cs[i]
-		c.R, c.F, c.M = rs[i], fs[i], ms[i]
+		c.R = QuintileScore(above(rec, int64(c.RecencyDays)), n) // more days since: worse
+		c.F = QuintileScore(below(fr, int64(c.Frequency)), n)
+		c.M = QuintileScore(below(mo, c.Monetary), n)
 		c.Segment = SegmentOf(c.R, c.F)
 		cell := &res.Grid[c.R-1][c.F-1]
 		cell.Customers++
@@ -220,5 +257,4 @@ func RFM(seq iter.Seq[core.Interaction], opt RFMOptions) (*RFMResult, error) {
 			}
 		}
 	}
-	return res, nil
 }
