@@ -68,6 +68,9 @@ func (d *dashState) add(e *Engine, c *cust, sign int) {
 func (e *Engine) dashUpdate(c *cust, sign int) {
 	today := e.today()
 	v := e.currentModelV()
+	if k := e.st.rank; k != nil && k.day == today {
+		k.update(e, c, sign)
+	}
 	if sign > 0 && e.st.riskOK && e.st.riskDay == today && e.st.riskV == v {
 		c.risk = float32(e.atRiskScore(c, e.model.Load(), today))
 	}

@@ -35,10 +35,9 @@ type engineState struct {
 	needRebuild atomic.Bool
 	buildTook   atomic.Int64 // ns of the last full build
 
-	model   atomic.Pointer[fitted]
-	fitMu   sync.Mutex // one fit at a time
-	modelV  atomic.Uint64
-	rfmSnap atomic.Pointer[rfmSnapshot]
+	model  atomic.Pointer[fitted]
+	fitMu  sync.Mutex // one fit at a time
+	modelV atomic.Uint64
 
 	subMu sync.Mutex
 	subs  []func([]core.ID)
@@ -162,6 +161,11 @@ func (e *Engine) step(ctx context.Context) (int, error) {
 		}
 		return batchSize, nil
 	}
+	if today := e.today(); e.st.rank.day != today {
+		e.mu.Lock()
+		e.st.rank = e.newRank(e.st, today)
+		e.mu.Unlock()
+	}
 	return e.applyBatch(ctx)
 }
 
@@ -201,6 +205,7 @@ func (e *Engine) build(ctx context.Context) error {
 		return fmt.Errorf("analytics: scanning interactions: %w", err)
 	}
 	st.trim()
+	st.rank = e.newRank(st, e.today())
 	e.mu.Lock()
 	e.st = st
 	e.dash = nil
@@ -209,7 +214,6 @@ func (e *Engine) build(ctx context.Context) error {
 	e.last.Store(max(e.last.Load(), wm))
 	e.progress.Store(math.Float64bits(1))
 	e.needRebuild.Store(false)
-	e.rfmSnap.Store(nil)
 	e.ready.Store(true)
 	took := time.Since(start)
 	e.buildTook.Store(int64(took))

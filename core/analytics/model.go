@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"math"
-	"slices"
 	"strconv"
 	"time"
 
@@ -145,7 +144,6 @@ func (e *Engine) refit(ctx context.Context) (ModelReport, error) {
 	}
 	f.version = e.modelV.Add(1)
 	e.model.Store(f)
-	e.rfmSnap.Store(nil) // refreshed with the model
 	e.notify(nil)
 	return f.report, nil
 }
@@ -211,13 +209,14 @@ func (e *Engine) predictOne(c *cust, m *fitted, today int32, p *Prediction) {
 	}
 }
 
-// rfmSnapshot holds the sorted recency, frequency and monetary values of
-// all customers at one time, so one customer's scores are a binary search
-// away (Facts, Predict). It is refreshed with every fit and every day;
-// customers who changed since are scored against it at once.
-type rfmSnapshot struct {
-	today        int32
-	rec, fr, mon []int64
+// rfmRank holds every customer's all-time recency (negated, so that
+// "less" is "worse"), frequency and monetary value as of one day in rank
+// sets, so one customer's RFM scores are exact and a lookup away (Facts,
+// Predict, the at-risk list). applyBatch keeps it current; a new day
+// rebuilds it.
+type rfmRank struct {
+	day          int32
+	rec, fr, mon *rankSet
 }
 
 func (e *Engine) rfmValues(c *cust, today int32) (rec, freq int, mon int64, ok bool) {
@@ -229,34 +228,40 @@ func (e *Engine) rfmValues(c *cust, today int32) (rec, freq int, mon int64, ok b
 	return int(today - last), o, satAdd(g, -c.refundsIn(minDay, today)), true
 }
 
-// snapshot returns a current RFM snapshot, building it under the caller's
-// read lock when missing or a day old.
-func (e *Engine) snapshot(st *state) *rfmSnapshot {
-	today := e.today()
-	if s := e.rfmSnap.Load(); s != nil && s.today == today {
-		return s
-	}
-	s := &rfmSnapshot{today: today}
+func (e *Engine) newRank(st *state, today int32) *rfmRank {
+	var rec, fr, mon []int64
 	for i := range st.cs {
 		if r, f, m, ok := e.rfmValues(&st.cs[i], today); ok {
-			s.rec = append(s.rec, int64(r))
-			s.fr = append(s.fr, int64(f))
-			s.mon = append(s.mon, m)
+			rec = append(rec, -int64(r))
+			fr = append(fr, int64(f))
+			mon = append(mon, m)
 		}
 	}
-	slices.Sort(s.rec)
-	slices.Sort(s.fr)
-	slices.Sort(s.mon)
-	e.rfmSnap.Store(s)
-	return s
+	return &rfmRank{day: today, rec: newRankSet(rec), fr: newRankSet(fr), mon: newRankSet(mon)}
 }
 
-func (s *rfmSnapshot) scores(rec, freq int, mon int64) (r, f, m int) {
-	n := len(s.rec)
-	below := func(sorted []int64, v int64) int { i, _ := slices.BinarySearch(sorted, v); return i }
-	return retention.QuintileScore(n-below(s.rec, int64(rec)+1), n),
-		retention.QuintileScore(below(s.fr, int64(freq)), n),
-		retention.QuintileScore(below(s.mon, mon), n)
+func (k *rfmRank) update(e *Engine, c *cust, sign int) {
+	r, f, m, ok := e.rfmValues(c, k.day)
+	if !ok {
+		return
+	}
+	if sign > 0 {
+		k.rec.Add(-int64(r))
+		k.fr.Add(int64(f))
+		k.mon.Add(m)
+	} else {
+		k.rec.Remove(-int64(r))
+		k.fr.Remove(int64(f))
+		k.mon.Remove(m)
+	}
+}
+
+func (k *rfmRank) scores(rec, freq int, mon int64) (r, f, m int) {
+	n := k.rec.Len()
+	clamp := func(s int) int { return min(max(s, 1), 5) }
+	return clamp(retention.QuintileScore(k.rec.Less(-int64(rec)), n)),
+		clamp(retention.QuintileScore(k.fr.Less(int64(freq)), n)),
+		clamp(retention.QuintileScore(k.mon.Less(mon), n))
 }
 
 func (e *Engine) predict(ctx context.Context, id core.ID) (Prediction, error) {
@@ -273,7 +278,7 @@ func (e *Engine) predict(ctx context.Context, id core.ID) (Prediction, error) {
 	today := e.today()
 	e.predictOne(c, e.model.Load(), today, &p)
 	if r, f, m, ok := e.rfmValues(c, today); ok {
-		p.R, p.F, p.M = e.snapshot(st).scores(r, f, m)
+		p.R, p.F, p.M = st.rank.scores(r, f, m)
 		p.RFMSegment = retention.SegmentOf(p.R, p.F)
 	}
 	return p, nil

@@ -294,12 +294,11 @@ func (e *Engine) atRisk(ctx context.Context, limit int) ([]AtRisk, error) {
 
 func (e *Engine) atRiskList(st *state, top []scored, m *fitted, today int32) []AtRisk {
 	out := make([]AtRisk, len(top))
-	snap := e.snapshot(st)
 	for i, t := range top {
 		c := &st.cs[t.slot]
 		e.predictOne(c, m, today, &out[i].Prediction)
 		if r, f, mo, ok := e.rfmValues(c, today); ok {
-			out[i].R, out[i].F, out[i].M = snap.scores(r, f, mo)
+			out[i].R, out[i].F, out[i].M = st.rank.scores(r, f, mo)
 			out[i].RFMSegment = retention.SegmentOf(out[i].R, out[i].F)
 		}
 	}
@@ -383,7 +382,7 @@ func (e *Engine) facts(id core.ID) (Facts, bool) {
 		}
 	}
 	if r, fr, m, ok := e.rfmValues(c, today); ok {
-		f.R, f.F, f.M = e.snapshot(st).scores(r, fr, m)
+		f.R, f.F, f.M = st.rank.scores(r, fr, m)
 		f.RFMSegment = retention.SegmentOf(f.R, f.F)
 	}
 	// Type numbers are looked up now: the table only grows, and a type

@@ -257,6 +257,7 @@ type state struct {
 	// scan walks ids in order and ids only grow, so a logged creation of
 	// an id at or below it was already counted.
 	maxScanned core.ID
+	rank       *rfmRank
 	riskOK     bool
 	riskDay    int32
 	riskV      uint64
