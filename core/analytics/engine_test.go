@@ -410,6 +410,25 @@ func TestCDNOW(t *testing.T) {
 	if _, err := e.Predict(ctx, 999999); !errors.Is(err, core.ErrNotFound) {
 		t.Errorf("unknown customer: %v", err)
 	}
+	// Churn by P(alive) once a trusted model is there; the at-risk list
+	// then ranks by it.
+	pe := openEngine(t, db, analytics.Options{Currency: "USD", Unit: retention.Week, Churn: analytics.ChurnPAlive, Now: func() time.Time { return now }})
+	if _, err := pe.Refit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	m, err := pe.Metrics(ctx, analytics.MetricsQuery{Period: retention.PeriodQuarter, At: time.Date(1997, 12, 1, 0, 0, 0, 0, time.UTC)})
+	if err != nil || m.Churn != analytics.ChurnPAlive || m.Current.CustomersAtStart == 0 {
+		t.Errorf("p_alive metrics %+v, %v", m, err)
+	}
+	checkRates(t, m.Current)
+	list, err := pe.AtRisk(ctx, 5)
+	if err != nil || len(list) != 5 || !list[0].Available || list[0].Name == "" || !(list[0].PAlive < 0.7) {
+		t.Errorf("at risk %+v, %v", list, err)
+	}
+	d, err := pe.Dashboard(ctx, retention.PeriodMonth)
+	if err != nil || !d.Model.Trusted || len(d.AtRisk) != 10 || d.Model.Validation == nil {
+		t.Errorf("dashboard %+v, %v", d, err)
+	}
 }
 
 var _ = bytes.NewReader

@@ -316,6 +316,9 @@ func (c *cust) events() int {
 
 // apply adds one interaction to the state.
 func (s *state) apply(in *core.Interaction, opt *Options) {
+	if in.CustomerID == 0 || in.Type == "" {
+		return // not an interaction core would store
+	}
 	c := s.get(in.CustomerID, true)
 	d := clampDay(in.Time, opt.Location)
 	s.events++
