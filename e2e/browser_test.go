@@ -489,6 +489,7 @@ func importFile(t *testing.T, b *tab) {
 	b.screenshot("import-progress")
 
 	// The hostile name, found by search, is shown as text.
+	b.s.waitFound(t, "K-00002") // the indexer catches up in the background
 	b.navigate("/customers?q=K-00002")
 	b.waitJS("the imported customer", `document.querySelector("#customer-results-list a[data-result]") !== null`)
 	b.click("#customer-results-list a[data-result]")

@@ -604,3 +604,17 @@ func evalAsync[T any](b *tab, js string) T {
 	}
 	return v
 }
+
+// waitFound waits until a search for q finds something (the index follows
+// the store a moment behind).
+func (s *server) waitFound(t *testing.T, q string) {
+	t.Helper()
+	deadline := time.Now().Add(60 * time.Second)
+	for time.Now().Before(deadline) {
+		if res, err := s.app.Service.Search(context.Background(), core.SearchQuery{Text: q}); err == nil && len(res.Hits) > 0 {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("the search index never found %q", q)
+}

@@ -157,8 +157,8 @@ func applyEnv(cfg *Config, environ []string) error {
 		}
 		sec, key, ok := strings.Cut(strings.ToLower(strings.TrimPrefix(name, EnvPrefix)), "__")
 		if !ok {
-			if name == EnvPrefix+"CONFIG" {
-				continue // the config file path, read by main
+			if notConfig(name) {
+				continue
 			}
 			return fmt.Errorf("environment %s: expected %sSECTION__KEY", name, EnvPrefix)
 		}
@@ -171,6 +171,18 @@ func applyEnv(cfg *Config, environ []string) error {
 		}
 	}
 	return nil
+}
+
+// notConfig reports the RETAIN_ variables that are not configuration keys:
+// the config file's path (read by main), the API token of `retain backup
+// --server`, and the switches of the test suite, which a test's child
+// process (the built binary) inherits from `go test`.
+func notConfig(name string) bool {
+	switch strings.TrimPrefix(name, EnvPrefix) {
+	case "CONFIG", "TOKEN", "REQUIRE_BROWSER", "SCREENSHOTS", "E2E_ARTIFACTS", "CHROMIUM":
+		return true
+	}
+	return strings.HasPrefix(name, EnvPrefix+"BENCH_") || strings.HasPrefix(name, EnvPrefix+"CRASH_")
 }
 
 func field(root reflect.Value, sec, key string) (reflect.Value, bool) {
