@@ -128,12 +128,32 @@ func (e *Engine) dashboard(ctx context.Context, p retention.Period) (*Dashboard,
 		endP := p.Of(int64(today))
 		d.cohEnd = today
 		d.cohorts = retention.NewCohortBuilder(p, e.opt.Location, e.opt.Currency, endP-dashLen(p)+1, endP)
-		for i := range st.cs {
-			if i%65536 == 0 && ctx.Err() != nil {
-				e.mu.Unlock()
-				return nil, ctx.Err()
+		// Both cores: each builds the sums of a share of the customers,
+		// then the shares are merged (every figure is a sum).
+		parts := make([]*dashState, 0, 8)
+		var pmu sync.Mutex
+		parallel(len(st.cs), func(lo, hi int) {
+			part := &dashState{per: p, day: today, spec: d.spec, rfm: retention.NewRFMGridBuilder(e.opt.Currency),
+				cohorts: retention.NewCohortBuilder(p, e.opt.Location, e.opt.Currency, endP-dashLen(p)+1, endP), cohEnd: today}
+			for i := lo; i < hi; i++ {
+				if i%65536 == 0 && ctx.Err() != nil {
+					return
+				}
+				part.add(e, &st.cs[i], 1)
 			}
-			d.add(e, &st.cs[i], 1)
+			pmu.Lock()
+			parts = append(parts, part)
+			pmu.Unlock()
+		})
+		if err := ctx.Err(); err != nil {
+			e.mu.Unlock()
+			return nil, err
+		}
+		for _, part := range parts {
+			d.sums[0].add(&part.sums[0], 1)
+			d.sums[1].add(&part.sums[1], 1)
+			d.cohorts.Merge(part.cohorts)
+			d.rfm.Merge(part.rfm)
 		}
 		if e.dash == nil {
 			e.dash = map[retention.Period]*dashState{}
@@ -180,7 +200,7 @@ func (e *Engine) ensureRisk(st *state, m *fitted, today int32, v uint64) {
 // parallel splits [0, n) over the cores.
 func parallel(n int, fn func(lo, hi int)) {
 	w := min(runtime.GOMAXPROCS(0), 8)
-	if n < 50000 || w < 2 {
+	if n < parallelMin || w < 2 {
 		fn(0, n)
 		return
 	}
@@ -191,3 +211,7 @@ func parallel(n int, fn func(lo, hi int)) {
 	}
 	wg.Wait()
 }
+
+// parallelMin is the number of customers from which work is split over
+// the cores (tests lower it so the merging paths run on small data).
+var parallelMin = 50000

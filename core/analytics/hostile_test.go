@@ -182,7 +182,10 @@ func TestHostileInputs(t *testing.T) {
 		"window":  func() error { _, err := e.RFM(ctx, analytics.RFMQuery{WindowDays: -3}); return err }(),
 		"dayn":    func() error { _, err := e.DayN(ctx, analytics.DayNQuery{Days: []int{0}}); return err }(),
 		"dash":    func() error { _, err := e.Dashboard(ctx, 7); return err }(),
-		"from":    func() error { _, err := e.Cohorts(ctx, analytics.CohortQuery{From: now, To: now.Add(-time.Hour)}); return err }(),
+		"from": func() error {
+			_, err := e.Cohorts(ctx, analytics.CohortQuery{From: now, To: now.Add(-time.Hour)})
+			return err
+		}(),
 	} {
 		if !errors.Is(err, core.ErrInvalid) {
 			t.Errorf("%s: %v, want ErrInvalid", name, err)

@@ -33,6 +33,7 @@ type fitted struct {
 type FitQuery struct {
 	CalibrationEnd, HoldoutEnd time.Time
 	Guard                      retention.Guard
+	SkipSpend                  bool // fit BG/NBD only (benchmarks)
 }
 
 // Fit fits BG/NBD and Gamma-Gamma on the current state for q and returns
@@ -103,7 +104,12 @@ func (e *Engine) fit(ctx context.Context, q FitQuery) (*fitted, error) {
 	f.report.Trusted = true
 	b := bg.BGNBD
 	f.report.BGNBD = &b
-	gg, err := retention.FitGammaGamma(ctx, full, q.Guard)
+	var gg retention.GammaGammaFit
+	if q.SkipSpend {
+		err = fmt.Errorf("not fitted: %w", core.ErrInvalid)
+	} else {
+		gg, err = retention.FitGammaGamma(ctx, full, q.Guard)
+	}
 	if err == nil {
 		g := gg.GammaGamma
 		f.gg, f.report.GammaGamma = &g, &g
@@ -283,5 +289,3 @@ func (e *Engine) predict(ctx context.Context, id core.ID) (Prediction, error) {
 	}
 	return p, nil
 }
-
-var _ = fmt.Sprint

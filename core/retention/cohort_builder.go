@@ -161,3 +161,31 @@ func (b *CohortBuilder) Report() *CohortReport {
 	rep.RepeatPurchaseRate = ratio(float64(rep.RepeatCustomers), float64(rep.ActiveCustomers))
 	return rep
 }
+
+// Merge adds the customers of o, a builder of the same period, location
+// and window (for building parts on several cores).
+func (b *CohortBuilder) Merge(o *CohortBuilder) {
+	for i := range b.size {
+		b.size[i] += o.size[i]
+		for k := range b.active[i] {
+			b.active[i][k] += o.active[i][k]
+			b.revenue[i][k] += o.revenue[i][k]
+		}
+		m, om := &b.met[i], &o.met[i]
+		m.S += om.S
+		m.E += om.E
+		m.N += om.N
+		m.Retained += om.Retained
+		m.Reactivated += om.Reactivated
+		m.Orders += om.Orders
+		m.Sales += om.Sales
+		m.Revenue += om.Revenue
+		m.RepeatCustomers += om.RepeatCustomers
+	}
+	b.customers += o.customers
+	b.activeC += o.activeC
+	b.repC += o.repC
+	b.orders += o.orders
+	b.revenueTotal += o.revenueTotal
+	b.OtherCurrency += o.OtherCurrency
+}

@@ -3,6 +3,7 @@ package retention
 import (
 	"context"
 	"math"
+	"slices"
 )
 
 // GammaGamma holds the parameters of the Gamma-Gamma spend model (Fader,
@@ -122,6 +123,22 @@ func FitGammaGamma(ctx context.Context, data []Summary, g Guard) (GammaGammaFit,
 	if !distinct {
 		return fit, notEnough("every repeat customer spends the same amount on average; spend varies too little to model")
 	}
+	// The gamma-function terms depend on a record's x only: group the
+	// records by x and compute them once per distinct x and evaluation
+	// (a million repeat customers have a few dozen distinct x), leaving one
+	// logarithm per record.
+	slices.SortFunc(recs, func(a, b ggRec) int { return cmpFloat(a.x, b.x) })
+	type xGroup struct {
+		x      float64
+		lo, hi int
+	}
+	var groups []xGroup
+	for i, r := range recs {
+		if len(groups) == 0 || groups[len(groups)-1].x != r.x {
+			groups = append(groups, xGroup{x: r.x, lo: i})
+		}
+		groups[len(groups)-1].hi = i + 1
+	}
 	negLL := func(theta, grad []float64) float64 {
 		for _, v := range theta {
 			if !(math.Abs(v) < 30) {
@@ -131,14 +148,19 @@ func FitGammaGamma(ctx context.Context, data []Summary, g Guard) (GammaGammaFit,
 		p, q, gm := math.Exp(theta[0]), math.Exp(theta[1]), math.Exp(theta[2])
 		lq, dq, lgm := lgamma(q), digamma(q), math.Log(gm)
 		var ll, gp, gq, gg float64
-		for _, r := range recs {
-			px := p * r.x
-			lgx := math.Log(gm + r.m*r.x)
-			ll += r.w * (lgamma(px+q) - lgamma(px) - lq + q*lgm + (px-1)*r.lmx + math.Log(r.x) - (px+q)*lgx)
+		for _, g := range groups {
+			px := p * g.x
+			a := lgamma(px+q) - lgamma(px) - lq + q*lgm + math.Log(g.x)
 			dpq := digamma(px + q)
-			gp += r.w * r.x * (dpq - digamma(px) + r.lmx - lgx)
-			gq += r.w * (dpq - dq + lgm - lgx)
-			gg += r.w * (q/gm - (px+q)/(gm+r.m*r.x))
+			dpx := digamma(px)
+			for _, r := range recs[g.lo:g.hi] {
+				mx := r.m * r.x
+				lgx := math.Log(gm + mx)
+				ll += r.w * (a + (px-1)*r.lmx - (px+q)*lgx)
+				gp += r.w * r.x * (dpq - dpx + r.lmx - lgx)
+				gq += r.w * (dpq - dq + lgm - lgx)
+				gg += r.w * (q/gm - (px+q)/(gm+mx))
+			}
 		}
 		if grad != nil {
 			grad[0], grad[1], grad[2] = -gp*p/n, -gq*q/n, -gg*gm/n
@@ -164,4 +186,14 @@ func FitGammaGamma(ctx context.Context, data []Summary, g Guard) (GammaGammaFit,
 		fit.StdErr = GammaGamma{P: se(0, fit.P), Q: se(1, fit.Q), Gamma: se(2, fit.Gamma)}
 	}
 	return fit, g.CheckGammaGamma(fit)
+}
+
+func cmpFloat(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
 }

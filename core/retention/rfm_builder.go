@@ -96,3 +96,18 @@ func (b *RFMGridBuilder) Result() *RFMResult {
 	}
 	return res
 }
+
+// Merge adds the customers of o.
+func (b *RFMGridBuilder) Merge(o *RFMGridBuilder) {
+	for k, p := range o.pairs {
+		q := b.pairs[k]
+		q.n += p.n
+		q.rev += p.rev
+		if q.n == 0 {
+			delete(b.pairs, k)
+		} else {
+			b.pairs[k] = q
+		}
+	}
+	b.n += o.n
+}

@@ -95,6 +95,26 @@ var minRole = map[string]string{
 	"GET /api/v1/admin/users/:id":    "admin",
 	"PATCH /api/v1/admin/users/:id":  "admin",
 	"GET /api/v1/admin/audit":        "admin",
+	// segments (segments.go, ui_segments.go): reading and counting segments is
+	// reading customers; saving, changing and deleting them is customer work
+	"GET /segments":                         "viewer",
+	"GET /segments/new":                     "agent",
+	"GET /segments/builder":                 "viewer",
+	"POST /segments":                        "agent",
+	"GET /segments/:id":                     "viewer",
+	"GET /segments/:id/edit":                "agent",
+	"POST /segments/:id":                    "agent",
+	"GET /segments/:id/delete":              "agent",
+	"POST /segments/:id/delete":             "agent",
+	"GET /segments/:id/export.csv":          "viewer",
+	"GET /api/v1/segments":                  "viewer",
+	"POST /api/v1/segments":                 "agent",
+	"POST /api/v1/segments/preview":         "viewer",
+	"GET /api/v1/segments/:id":              "viewer",
+	"PUT /api/v1/segments/:id":              "agent",
+	"DELETE /api/v1/segments/:id":           "agent",
+	"GET /api/v1/segments/:id/members":      "viewer",
+	"GET /api/v1/segments/:id/export.csv":   "viewer",
 }
 
 // rank orders the roles; a route with minimum rank r is open to ranks ≤ r.

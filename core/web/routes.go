@@ -125,6 +125,27 @@ func (s *Server) routeTable() []Route {
 		// search
 		{get, api("/search"), "search", core.ScopeSearch, BodyNone, s.search},
 
+		// segments (segments.go; pages in ui_segments.go)
+		{get, "/segments", "uiSegments", core.ScopeCustomersRead, BodyNone, s.uiSegments},
+		{get, "/segments/new", "uiSegmentNew", core.ScopeCustomersWrite, BodyNone, s.uiSegmentNew},
+		{get, "/segments/builder", "uiSegmentBuilder", core.ScopeCustomersRead, BodyNone, s.uiSegmentBuilder},
+		{post, "/segments", "uiSegmentCreate", core.ScopeCustomersWrite, BodyJSON, s.uiSegmentSave},
+		{get, "/segments/:id", "uiSegment", core.ScopeCustomersRead, BodyNone, s.uiSegment},
+		{get, "/segments/:id/edit", "uiSegmentEdit", core.ScopeCustomersWrite, BodyNone, s.uiSegmentEdit},
+		{post, "/segments/:id", "uiSegmentSave", core.ScopeCustomersWrite, BodyJSON, s.uiSegmentSave},
+		{get, "/segments/:id/delete", "uiSegmentDeleteConfirm", core.ScopeCustomersWrite, BodyNone, s.uiSegmentDeleteConfirm},
+		{post, "/segments/:id/delete", "uiSegmentDelete", core.ScopeCustomersWrite, BodyJSON, s.uiSegmentDelete},
+		{get, "/segments/:id/export.csv", "uiSegmentExport", core.ScopeCustomersRead, BodyNone, s.exportSegment},
+		{get, api("/segments"), "listSegments", core.ScopeCustomersRead, BodyNone, s.listSegments},
+		{post, api("/segments"), "createSegment", core.ScopeCustomersWrite, BodyJSON, s.createSegment},
+		{post, api("/segments/preview"), "previewSegment", core.ScopeCustomersRead, BodyJSON, s.previewSegment},
+		{get, api("/segments/:id"), "getSegment", core.ScopeCustomersRead, BodyNone, s.getSegment},
+		{put, api("/segments/:id"), "putSegment", core.ScopeCustomersWrite, BodyJSON, s.putSegment},
+		{del, api("/segments/:id"), "deleteSegment", core.ScopeCustomersWrite, BodyNone, s.deleteSegment},
+		{get, api("/segments/:id/members"), "segmentMembers", core.ScopeCustomersRead, BodyNone, s.segmentMembers},
+		{get, api("/segments/:id/export.csv"), "exportSegment", core.ScopeCustomersRead, BodyNone, s.exportSegment},
+		// (more segment routes go here)
+
 		// imports
 		{post, api("/imports"), "startImport", core.ScopeImport, BodyUpload, s.startImport},
 		{get, api("/imports"), "listImports", core.ScopeImport, BodyNone, s.listImports},

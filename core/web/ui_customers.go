@@ -47,6 +47,9 @@ type custListData struct {
 	Fragment                   bool // only the results are sent: filter errors are shown there
 	Sorts                      []custOption
 	SeenOptions                []custOption
+	Segment                    string       // a segment id: only its members (ui_segments.go)
+	SegmentOptions             []custOption // the saved segments; empty when none or unavailable
+	SegmentsOn                 bool         // this server keeps segments
 }
 
 // custRow is one customer in the list. Name, Email, Phone and ExternalID
@@ -112,6 +115,9 @@ func (s *Server) listCustomersUI(c *echo.Context, d *custListData) error {
 	cursor := q.Get("cursor")
 	d.AtStart = cursor == ""
 	defer func() { d.FirstURL = d.pageURL("") }()
+	if done, err := s.custSegmentFilter(c, d, valid("segment"), cursor); done || err != nil {
+		return err
+	}
 	if len(d.Q) > 500 {
 		return core.FieldErr("q", "at most 500 bytes")
 	}
@@ -247,7 +253,7 @@ func rowOf(cu *core.Customer) custRow {
 // pageURL is the list's URL with the same filters and another cursor.
 func (d *custListData) pageURL(cursor string) string {
 	v := url.Values{}
-	for k, x := range map[string]string{"q": d.Q, "tag": d.Tag, "sort": d.Sort, "seen": d.Seen, "before": d.Before, "cursor": cursor} {
+	for k, x := range map[string]string{"q": d.Q, "tag": d.Tag, "sort": d.Sort, "seen": d.Seen, "before": d.Before, "cursor": cursor, "segment": d.Segment} {
 		if x != "" {
 			v.Set(k, x)
 		}

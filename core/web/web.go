@@ -38,6 +38,8 @@ type Deps struct {
 	Logger  *slog.Logger
 	Version string
 	Now     func() time.Time // the clock; nil means time.Now
+	// Segments keeps saved segments; nil: the segment routes answer 503.
+	Segments Segments
 }
 
 // Server is the configured Echo instance and its route table.
@@ -46,6 +48,7 @@ type Server struct {
 	svc     *core.Service
 	store   core.Store
 	imports Importer
+	segs    Segments
 	log     *slog.Logger
 	version string
 	now     func() time.Time
@@ -84,6 +87,7 @@ func New(d Deps) (*Server, error) {
 		svc:       d.Service,
 		store:     d.Store,
 		imports:   d.Imports,
+		segs:      d.Segments,
 		log:       d.Logger,
 		version:   d.Version,
 		now:       func() time.Time { return d.Now().UTC() },

@@ -1,0 +1,239 @@
+package web_test
+
+import (
+	"context"
+	"encoding/csv"
+	"encoding/json"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+
+	"github.com/retain-crm/retain/core"
+	"github.com/retain-crm/retain/core/segments"
+	"github.com/retain-crm/retain/core/web"
+)
+
+// segApp is the harness with a real segments Maintainer wired in (without
+// an analytics engine: behaviour conditions see no facts; the maintainer's
+// own tests cover them).
+func segApp(t *testing.T) (*app, *segments.Maintainer) {
+	a := newApp(t)
+	m := segments.New(a.db, nil, segments.Options{Logger: slog.New(slog.DiscardHandler)})
+	srv, err := web.New(web.Deps{Config: a.cfg, Service: a.svc, Store: a.db, Imports: a.imp, Segments: m, Version: "test",
+		Logger: slog.New(slog.DiscardHandler)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	a.srv, a.h = srv, srv.Handler()
+	if err := m.CatchUp(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return a, m
+}
+
+const segHostile = "<script>alert(1)</script>\"><img src=x onerror=alert(1)>' hx-get=\"/admin\" hx-trigger=\"load \u202e"
+
+func TestSegmentsAPI(t *testing.T) {
+	a, m := segApp(t)
+	ctx := context.Background()
+	body := func(v any) *strings.Reader { b, _ := json.Marshal(v); return strings.NewReader(string(b)) }
+
+	// viewer-level tokens may read and preview, not create
+	rec := a.do("POST", "/api/v1/segments", "reader", body(map[string]any{"name": "VIP", "rule": map[string]any{"tag": "vip"}}), nil)
+	if rec.Code != http.StatusForbidden {
+		t.Fatalf("reader create: %d", rec.Code)
+	}
+	rec = a.do("POST", "/api/v1/segments", "writer", body(map[string]any{"name": "VIP", "rule": map[string]any{"tag": "vip"}}), nil)
+	if rec.Code != http.StatusCreated {
+		t.Fatalf("create: %d %s", rec.Code, rec.Body)
+	}
+	var sg struct {
+		core.Segment
+		Computing bool `json:"computing"`
+	}
+	_ = json.Unmarshal(rec.Body.Bytes(), &sg)
+	if sg.ID == 0 || sg.CreatedBy != "api" || rec.Header().Get("Location") == "" {
+		t.Fatalf("created %s", rec.Body)
+	}
+	if err := m.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	rec = a.do("GET", "/api/v1/segments/"+sg.ID.String(), "reader", nil, nil)
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"count":1`) || !strings.Contains(rec.Body.String(), `"computing":false`) {
+		t.Fatalf("get: %d %s", rec.Code, rec.Body)
+	}
+	rec = a.do("GET", "/api/v1/segments/"+sg.ID.String()+"/members", "reader", nil, nil)
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), "Ann Example") || strings.Contains(rec.Body.String(), "Bob") {
+		t.Fatalf("members: %d %s", rec.Code, rec.Body)
+	}
+	rec = a.do("POST", "/api/v1/segments/preview", "reader", body(map[string]any{"rule": map[string]any{"not": map[string]any{"tag": "vip"}}, "sample": 5}), nil)
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"count":1`) || !strings.Contains(rec.Body.String(), "Bob Builder") {
+		t.Fatalf("preview: %d %s", rec.Code, rec.Body)
+	}
+	rec = a.do("GET", "/api/v1/segments/"+sg.ID.String()+"/export.csv", "reader", nil, nil)
+	rows, err := csv.NewReader(rec.Body).ReadAll()
+	if rec.Code != 200 || err != nil || len(rows) != 2 || rows[1][2] != "Ann Example" || !strings.HasPrefix(rec.Header().Get("Content-Type"), "text/csv") {
+		t.Fatalf("export: %d %v %q", rec.Code, err, rows)
+	}
+
+	for _, tc := range []struct {
+		name, method, path, token, body, field string
+		code                                   int
+	}{
+		{"bad rule path", "POST", "/api/v1/segments", "writer", `{"name":"x","rule":{"all":[{"tag":"a"},{"event":{"op":"between","value":1}}]}}`, "rule.all[1].event.op", 400},
+		{"no rule", "POST", "/api/v1/segments", "writer", `{"name":"x"}`, "rule", 400},
+		{"unknown field", "POST", "/api/v1/segments", "writer", `{"name":"x","rule":{"tag":"a"},"count":5}`, "", 400},
+		{"duplicate name", "POST", "/api/v1/segments", "writer", `{"name":"vip","rule":{"tag":"a"}}`, "name", 409},
+		{"empty name", "POST", "/api/v1/segments", "writer", `{"name":"  ","rule":{"tag":"a"}}`, "name", 400},
+		{"deep rule", "POST", "/api/v1/segments/preview", "reader", `{"rule":` + strings.Repeat(`{"not":`, 500) + `{"tag":"a"}` + strings.Repeat("}", 500) + `}`, "rule", 400},
+		{"invalid utf8", "POST", "/api/v1/segments/preview", "reader", "{\"rule\":{\"tag\":\"a\xff\"}}", "", 400},
+		{"sample too big", "POST", "/api/v1/segments/preview", "reader", `{"rule":{"tag":"a"},"sample":1000}`, "sample", 400},
+		{"missing", "GET", "/api/v1/segments/999", "reader", "", "", 404},
+		{"garbage id", "GET", "/api/v1/segments/abc", "reader", "", "id", 400},
+		{"garbage cursor", "GET", "/api/v1/segments/1/members?cursor=abc!", "reader", "", "", 400},
+		{"search token", "GET", "/api/v1/segments", "search", "", "", 403},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var b *strings.Reader
+			if tc.body != "" {
+				b = strings.NewReader(tc.body)
+			}
+			var rec = a.do(tc.method, tc.path, tc.token, nilIfEmpty(b), nil)
+			if rec.Code != tc.code {
+				t.Fatalf("status %d, want %d: %s", rec.Code, tc.code, rec.Body)
+			}
+			if tc.field != "" && !strings.Contains(rec.Body.String(), `"field":"`+tc.field+`"`) {
+				t.Errorf("field %q not named: %s", tc.field, rec.Body)
+			}
+		})
+	}
+
+	rec = a.do("PUT", "/api/v1/segments/"+sg.ID.String(), "writer", body(map[string]any{"name": "Everyone but VIP", "rule": map[string]any{"not": map[string]any{"tag": "vip"}}}), nil)
+	if rec.Code != 200 {
+		t.Fatalf("put: %d %s", rec.Code, rec.Body)
+	}
+	_ = m.CatchUp(ctx)
+	rec = a.do("GET", "/api/v1/segments", "reader", nil, nil)
+	if !strings.Contains(rec.Body.String(), "Everyone but VIP") || !strings.Contains(rec.Body.String(), `"count":1`) {
+		t.Fatalf("list: %s", rec.Body)
+	}
+	rec = a.do("DELETE", "/api/v1/segments/"+sg.ID.String(), "writer", nil, nil)
+	if rec.Code != http.StatusNoContent {
+		t.Fatalf("delete: %d", rec.Code)
+	}
+	if rec = a.do("GET", "/api/v1/segments/"+sg.ID.String(), "reader", nil, nil); rec.Code != 404 {
+		t.Fatalf("after delete: %d", rec.Code)
+	}
+}
+
+func nilIfEmpty(b *strings.Reader) interface {
+	Read([]byte) (int, error)
+} {
+	if b == nil {
+		return nil
+	}
+	return b
+}
+
+func TestSegmentsUI(t *testing.T) {
+	a, m := segApp(t)
+	ctx := context.Background()
+	viewer := custUI_signIn(t, a, core.RoleViewer)
+	agent := custUI_signIn(t, a, core.RoleAgent)
+
+	// the nav shows Segments; a viewer sees no "New segment"
+	page := viewer.get(t, "/segments", nil)
+	if page.Code != 200 || !strings.Contains(page.Body.String(), `href="/segments" aria-current="page"`) || strings.Contains(page.Body.String(), "New segment") {
+		t.Fatalf("list as viewer: %d %s", page.Code, truncate(page.Body.String()))
+	}
+	if rec := viewer.get(t, "/segments/new", nil); rec.Code != http.StatusForbidden {
+		t.Fatalf("viewer editor: %d", rec.Code)
+	}
+
+	// without JS: add a row, then save with a hostile name
+	form := url.Values{"name": {segHostile}, "match": {"all"}, "c0.kind": {"tag"}, "c0.value": {"vip"}, "action": {"add"}}
+	rec := agent.post(t, "/segments", form, true, false)
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `name="c1.kind"`) {
+		t.Fatalf("add row: %d %s", rec.Code, truncate(rec.Body.String()))
+	}
+	if !strings.Contains(rec.Body.String(), "1</strong> of 2 customers match") {
+		t.Errorf("count on re-render missing: %s", truncate(rec.Body.String()))
+	}
+	custUI_checkSafe(t, rec.Body.String())
+	// a bad row is shown at the row
+	form.Set("action", "save")
+	form.Set("c1.kind", "event")
+	form.Set("c1.value", "lots")
+	rec = agent.post(t, "/segments", form, true, false)
+	if rec.Code != http.StatusUnprocessableEntity || !strings.Contains(rec.Body.String(), `id="c1-error"`) {
+		t.Fatalf("bad row: %d %s", rec.Code, truncate(rec.Body.String()))
+	}
+	// CSRF is required
+	if rec := agent.post(t, "/segments", form, false, false); rec.Code != http.StatusForbidden {
+		t.Fatalf("no csrf: %d", rec.Code)
+	}
+	form.Set("c1.value", "0")
+	form.Set("c1.op", "eq")
+	form.Set("c1.type", "session")
+	form.Set("c1.days", "14")
+	rec = agent.post(t, "/segments", form, true, false)
+	if rec.Code != http.StatusSeeOther {
+		t.Fatalf("save: %d %s", rec.Code, truncate(rec.Body.String()))
+	}
+	loc := rec.Header().Get("Location")
+	if err := m.CatchUp(ctx); err != nil {
+		t.Fatal(err)
+	}
+	page = viewer.get(t, loc, nil)
+	body := page.Body.String()
+	if page.Code != 200 || !strings.Contains(body, "Ann Example") || strings.Contains(body, "Bob Builder") || !strings.Contains(body, "export.csv") {
+		t.Fatalf("segment page: %d %s", page.Code, truncate(body))
+	}
+	custUI_checkSafe(t, body)
+	if strings.Contains(body, "<script>alert") || !strings.Contains(body, "&lt;script&gt;") {
+		t.Errorf("hostile name not escaped")
+	}
+	list := viewer.get(t, "/segments", nil).Body.String()
+	custUI_checkSafe(t, list)
+
+	// live count fragment (htmx GET, no CSRF needed, nothing changes)
+	frag := viewer.get(t, "/segments/builder?part=count&match=all&c0.kind=tag&c0.value=vip&c0.not=1", map[string]string{"HX-Request": "true"})
+	if frag.Code != 200 || !strings.Contains(frag.Body.String(), "1</strong> of 2") || strings.Contains(frag.Body.String(), "<html") {
+		t.Fatalf("count fragment: %d %s", frag.Code, frag.Body)
+	}
+	// kind change re-renders the rows with that kind's inputs
+	frag = viewer.get(t, "/segments/builder?match=all&c0.kind=first_purchase", map[string]string{"HX-Request": "true"})
+	if !strings.Contains(frag.Body.String(), `name="c0.from"`) {
+		t.Fatalf("builder fragment: %s", frag.Body)
+	}
+
+	// customer list filters by segment
+	id := strings.TrimPrefix(loc, "/segments/")
+	cl := viewer.get(t, "/customers?segment="+id, nil).Body.String()
+	if !strings.Contains(cl, "Ann Example") || strings.Contains(cl, "Bob Builder") || !strings.Contains(cl, `selected>`) {
+		t.Fatalf("customers by segment: %s", truncate(cl))
+	}
+	if rec := viewer.get(t, "/customers?segment="+id+"&q=bob", nil); rec.Code != 400 {
+		t.Fatalf("segment with search: %d", rec.Code)
+	}
+
+	// edit page round-trips the rows; delete needs the confirmation post
+	edit := agent.get(t, loc+"/edit", nil).Body.String()
+	if !strings.Contains(edit, `name="c1.days" value="14"`) {
+		t.Fatalf("edit form: %s", truncate(edit))
+	}
+	if rec := viewer.post(t, loc+"/delete", url.Values{}, true, false); rec.Code != http.StatusForbidden {
+		t.Fatalf("viewer delete: %d", rec.Code)
+	}
+	if rec := agent.get(t, loc+"/delete", nil); rec.Code != 200 || !strings.Contains(rec.Body.String(), "Delete segment") {
+		t.Fatalf("confirm page: %d", rec.Code)
+	}
+	if rec := agent.post(t, loc+"/delete", url.Values{}, true, false); rec.Code != http.StatusSeeOther {
+		t.Fatalf("delete: %d", rec.Code)
+	}
+	if rec := viewer.get(t, loc, nil); rec.Code != 404 {
+		t.Fatalf("after delete: %d", rec.Code)
+	}
+}
