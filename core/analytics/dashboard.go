@@ -215,3 +215,36 @@ func parallel(n int, fn func(lo, hi int)) {
 // parallelMin is the number of customers from which work is split over
 // the cores (tests lower it so the merging paths run on small data).
 var parallelMin = 50000
+
+// precomputeRisk computes every customer's at-risk score under the read
+// lock (readers go on) and installs the scores if nothing changed
+// meanwhile, so the first dashboard after a refit or a new day does not
+// pay for a million P(alive).
+func (e *Engine) precomputeRisk() {
+	e.mu.RLock()
+	st := e.st
+	if st == nil {
+		e.mu.RUnlock()
+		return
+	}
+	gen, today, m, v := st.mut, e.today(), e.model.Load(), e.currentModelV()
+	if st.riskOK && st.riskDay == today && st.riskV == v {
+		e.mu.RUnlock()
+		return
+	}
+	scores := make([]float32, len(st.cs))
+	parallel(len(st.cs), func(lo, hi int) {
+		for i := lo; i < hi; i++ {
+			scores[i] = float32(e.atRiskScore(&st.cs[i], m, today))
+		}
+	})
+	e.mu.RUnlock()
+	e.mu.Lock()
+	if e.st == st && st.mut == gen && len(st.cs) == len(scores) {
+		for i := range scores {
+			st.cs[i].risk = scores[i]
+		}
+		st.riskOK, st.riskDay, st.riskV = true, today, v
+	}
+	e.mu.Unlock()
+}

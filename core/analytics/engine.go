@@ -111,8 +111,9 @@ func (e *Engine) run(ctx context.Context) error {
 				}
 			}()
 		}
-		if d := e.today(); d != day {
+		if d := e.today(); d != day && e.ready.Load() {
 			day = d
+			go e.precomputeRisk()
 			e.notify(nil) // time passed: time-dependent rules need a look
 		}
 		if wait > 0 {

@@ -150,6 +150,7 @@ func (e *Engine) refit(ctx context.Context) (ModelReport, error) {
 	}
 	f.version = e.modelV.Add(1)
 	e.model.Store(f)
+	e.precomputeRisk()
 	e.notify(nil)
 	return f.report, nil
 }

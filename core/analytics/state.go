@@ -258,6 +258,7 @@ type state struct {
 	// an id at or below it was already counted.
 	maxScanned core.ID
 	rank       *rfmRank
+	mut        uint64 // counts mutations, so work done under a read lock can tell it is still current
 	riskOK     bool
 	riskDay    int32
 	riskV      uint64
@@ -286,6 +287,7 @@ func (s *state) remove(id core.ID) bool {
 	if !ok {
 		return false
 	}
+	s.mut++
 	c := &s.cs[i]
 	s.events -= c.events()
 	if c.extra != nil && c.extra.reason > 0 {
@@ -319,6 +321,7 @@ func (s *state) apply(in *core.Interaction, opt *Options) {
 	if in.CustomerID == 0 || in.Type == "" {
 		return // not an interaction core would store
 	}
+	s.mut++
 	c := s.get(in.CustomerID, true)
 	d := clampDay(in.Time, opt.Location)
 	s.events++
