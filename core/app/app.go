@@ -16,6 +16,7 @@ import (
 	"strings"
 
 	"github.com/retain-crm/retain/core"
+	"github.com/retain-crm/retain/core/analytics"
 	"github.com/retain-crm/retain/core/config"
 	"github.com/retain-crm/retain/search"
 	"github.com/retain-crm/retain/store"
@@ -31,6 +32,9 @@ type App struct {
 	Store   *store.DB
 	Index   *search.Index
 	Service *core.Service
+	// Analytics is the retention engine (derived from the change log like
+	// the index; Serve runs it).
+	Analytics *analytics.Engine
 }
 
 // Paths inside the data folder.
@@ -54,9 +58,16 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		st.Close()
 		return nil, err
 	}
+	an, err := openAnalytics(ctx, cfg, st, log)
+	if err != nil {
+		ix.Close()
+		st.Close()
+		return nil, err
+	}
 	return &App{
 		Cfg: cfg, Log: log, Store: st, Index: ix,
-		Service: core.NewService(st, ix, cfg.Business.DefaultCallingCode),
+		Service:   core.NewService(st, ix, cfg.Business.DefaultCallingCode),
+		Analytics: an,
 	}, nil
 }
 

@@ -46,6 +46,7 @@ func commands() []command {
 		{name: "demo", args: "[flags]", summary: "fill the database with realistic demo data", run: cmdDemo},
 		{name: "user", args: "add|list|disable|enable|passwd [flags]", summary: "manage staff accounts", run: cmdUser},
 		{name: "token", args: "create|list|revoke [flags]", summary: "manage API tokens", run: cmdToken},
+		{name: "analytics", args: "metrics|cohorts|dayn|rfm|model|predict|at-risk|dashboard [flags]", summary: "print retention metrics, cohorts, RFM and predictions as JSON", run: cmdAnalytics},
 		{name: "segments", args: "list|show ID|count RULE|export ID [flags]", summary: "saved segments: list, show, count a rule, export members as CSV", run: cmdSegments},
 		{name: "version", summary: "print the version", run: cmdVersion},
 		{name: "plugin", args: "serve NAME", summary: "run a built-in plugin (started by the host)", hidden: true, run: cmdPlugin},

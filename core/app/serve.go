@@ -48,7 +48,8 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 
 // Serve runs the HTTP server, the indexer and the import workers until ctx
 // ends, then shuts down in order: stop accepting requests and let those in
-// flight finish, stop imports at a batch boundary, stop the indexer. Every
+// flight finish, stop imports at a batch boundary, stop the indexer and
+// the analytics engine. Every
 // write acknowledged before that was committed (and fsynced) by the store,
 // so nothing acknowledged is lost. If ready is not nil it receives the
 // listening address once the server accepts connections.
@@ -65,12 +66,25 @@ func (a *App) Serve(ctx context.Context, ready chan<- string) error {
 		}
 	}()
 
+	if a.Analytics != nil {
+		// The first build reads the whole store in the background; until it
+		// is done the analytics pages and API say how far it is (503 with
+		// Retry-After), while /readyz stays ready: the CRM itself works.
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := a.Analytics.Run(workers); err != nil && workers.Err() == nil {
+				log.Error("analytics engine stopped", "err", err)
+			}
+		}()
+	}
+
 	imports, err := a.newImporter(workers)
 	if err != nil {
 		return err
 	}
 	srv, err := web.New(web.Deps{
-		Config: a.Cfg, Service: a.Service, Store: a.Store, Imports: imports,
+		Config: a.Cfg, Service: a.Service, Store: a.Store, Imports: imports, Analytics: a.Analytics,
 		Logger: log.With("component", "web"), Version: Version, Now: func() time.Time { return time.Now().UTC() },
 	})
 	if err != nil {

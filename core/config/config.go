@@ -22,14 +22,15 @@ import (
 // Config is every setting. The toml tags are the keys of config.example.toml
 // and, upper-cased, of the environment (server.listen is RETAIN_SERVER__LISTEN).
 type Config struct {
-	Server   Server   `toml:"server"`
-	Auth     Auth     `toml:"auth"`
-	Storage  Storage  `toml:"storage"`
-	Search   Search   `toml:"search"`
-	Business Business `toml:"business"`
-	Import   Import   `toml:"import"`
-	Metrics  Metrics  `toml:"metrics"`
-	Log      Log      `toml:"log"`
+	Server    Server    `toml:"server"`
+	Auth      Auth      `toml:"auth"`
+	Storage   Storage   `toml:"storage"`
+	Search    Search    `toml:"search"`
+	Business  Business  `toml:"business"`
+	Import    Import    `toml:"import"`
+	Metrics   Metrics   `toml:"metrics"`
+	Log       Log       `toml:"log"`
+	Analytics Analytics `toml:"analytics"`
 }
 
 // Server is the HTTP listener.
@@ -96,6 +97,26 @@ type Log struct {
 	Format string `toml:"format"` // text or json
 }
 
+// Analytics tunes the retention engine (core/analytics): when a customer
+// counts as lost, the models' time unit and the lifetime-value horizon.
+type Analytics struct {
+	// Churn is the churn definition: "inactivity" (no purchase for
+	// ChurnDays), "cancellation" (a cancelled subscription) or "p_alive"
+	// (BG/NBD P(alive) below PAliveThreshold).
+	Churn           string  `toml:"churn"`
+	ChurnDays       int     `toml:"churn_days"`
+	PAliveThreshold float64 `toml:"p_alive_threshold"`
+	// Unit is the models' time unit: "day" or "week".
+	Unit string `toml:"unit"`
+	// HorizonDays and AnnualDiscountRate define predicted lifetime value.
+	HorizonDays        int     `toml:"horizon_days"`
+	AnnualDiscountRate float64 `toml:"annual_discount_rate"`
+	// RefitEvery is how often the models are refitted in the background.
+	RefitEvery time.Duration `toml:"refit_every"`
+	// PollInterval is how often the engine looks for new events.
+	PollInterval time.Duration `toml:"poll_interval"`
+}
+
 // Default returns the configuration used when no file sets anything.
 func Default() Config {
 	return Config{
@@ -113,6 +134,8 @@ func Default() Config {
 		Import:   Import{BatchSize: 5000},
 		Metrics:  Metrics{},
 		Log:      Log{Level: "info", Format: "text"},
+		Analytics: Analytics{Churn: "inactivity", ChurnDays: 90, PAliveThreshold: 0.3, Unit: "week",
+			HorizonDays: 365, AnnualDiscountRate: 0.10, RefitEvery: 6 * time.Hour, PollInterval: time.Second},
 	}
 }
 
@@ -240,6 +263,12 @@ func setString(f reflect.Value, val string) error {
 			return fmt.Errorf("%q is not a whole number", val)
 		}
 		f.SetInt(n)
+	case reflect.Float64:
+		x, err := strconv.ParseFloat(val, 64)
+		if err != nil {
+			return fmt.Errorf("%q is not a number", val)
+		}
+		f.SetFloat(x)
 	default:
 		return fmt.Errorf("unsupported type %s", f.Type())
 	}
@@ -309,6 +338,35 @@ func (c *Config) Validate() error {
 	}
 	if c.Import.BatchSize < 1 || c.Import.BatchSize > 10000 {
 		bad("import.batch_size", "must be between 1 and 10000")
+	}
+	switch a := c.Analytics; a.Churn {
+	case "inactivity", "cancellation", "p_alive":
+	default:
+		bad("analytics.churn", "%q must be inactivity, cancellation or p_alive", a.Churn)
+	}
+	if a := c.Analytics; a.ChurnDays < 1 || a.ChurnDays > 3650 {
+		bad("analytics.churn_days", "must be between 1 and 3650")
+	}
+	// Written so that NaN fails too.
+	if a := c.Analytics; !(a.PAliveThreshold > 0 && a.PAliveThreshold < 1) {
+		bad("analytics.p_alive_threshold", "must be between 0 and 1 (exclusive)")
+	}
+	switch c.Analytics.Unit {
+	case "day", "week":
+	default:
+		bad("analytics.unit", "%q must be day or week", c.Analytics.Unit)
+	}
+	if a := c.Analytics; a.HorizonDays < 1 || a.HorizonDays > 3650 {
+		bad("analytics.horizon_days", "must be between 1 and 3650")
+	}
+	if a := c.Analytics; !(a.AnnualDiscountRate >= 0 && a.AnnualDiscountRate < 1) {
+		bad("analytics.annual_discount_rate", "must be at least 0 and below 1 (0.10 is 10%%)")
+	}
+	if c.Analytics.RefitEvery < time.Minute {
+		bad("analytics.refit_every", "must be at least 1m")
+	}
+	if c.Analytics.PollInterval < time.Millisecond {
+		bad("analytics.poll_interval", "must be at least 1ms")
 	}
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":

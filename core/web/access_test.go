@@ -95,6 +95,19 @@ var minRole = map[string]string{
 	"GET /api/v1/admin/users/:id":    "admin",
 	"PATCH /api/v1/admin/users/:id":  "admin",
 	"GET /api/v1/admin/audit":        "admin",
+	// retention analytics (analytics.go, ui_home.go): reading the numbers is
+	// reading customers; refitting the models is admin work
+	"GET /dashboard":                        "viewer",
+	"POST /dashboard/refit":                 "admin",
+	"GET /api/v1/metrics":                   "viewer",
+	"GET /api/v1/cohorts":                   "viewer",
+	"GET /api/v1/cohorts/dayn":              "viewer",
+	"GET /api/v1/rfm":                       "viewer",
+	"GET /api/v1/analytics/model":           "viewer",
+	"POST /api/v1/analytics/refit":          "admin",
+	"GET /api/v1/analytics/at-risk":         "viewer",
+	"GET /api/v1/customers/:id/predictions": "viewer",
+	"GET /api/v1/dashboard":                 "viewer",
 	// segments (segments.go, ui_segments.go): reading and counting segments is
 	// reading customers; saving, changing and deleting them is customer work
 	"GET /segments":                       "viewer",

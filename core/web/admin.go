@@ -14,6 +14,7 @@ import (
 	"github.com/labstack/echo/v5"
 
 	"github.com/retain-crm/retain/core"
+	"github.com/retain-crm/retain/core/analytics"
 	"github.com/retain-crm/retain/core/auth"
 )
 
@@ -43,6 +44,9 @@ type StatusReport struct {
 	IndexError   string            `json:"index_error,omitempty"`
 	Customers    int               `json:"customers"`
 	Interactions int               `json:"interactions"`
+
+	// Analytics is the retention engine's progress (absent when it is not running).
+	Analytics *analytics.Status `json:"analytics,omitempty"`
 }
 
 // GET /admin/status
@@ -66,6 +70,10 @@ func (s *Server) statusReport(c *echo.Context) (StatusReport, error) {
 	}
 	if r.Interactions, err = s.store.CountInteractions(ctx(c)); err != nil {
 		return r, err
+	}
+	if s.an != nil {
+		st := s.an.Status()
+		r.Analytics = &st
 	}
 	if s.svc.Index == nil {
 		r.IndexError = "no search index"

@@ -18,8 +18,10 @@ import (
 	"time"
 
 	"github.com/retain-crm/retain/core"
+	"github.com/retain-crm/retain/core/analytics"
 	"github.com/retain-crm/retain/core/auth"
 	"github.com/retain-crm/retain/core/config"
+	"github.com/retain-crm/retain/core/retention"
 	"github.com/retain-crm/retain/core/web"
 	"github.com/retain-crm/retain/search"
 	"github.com/retain-crm/retain/store"
@@ -33,6 +35,7 @@ type app struct {
 	cfg    config.Config
 	db     *store.DB
 	ix     *search.Index
+	an     *analytics.Engine
 	svc    *core.Service
 	srv    *web.Server
 	h      http.Handler
@@ -96,7 +99,13 @@ func newApp(t testing.TB, edit ...func(*config.Config)) *app {
 	a := &app{t: t, cfg: cfg, db: db, ix: ix, svc: core.NewService(db, ix, "48"), logs: &syncBuffer{},
 		tokens: map[string]string{}, ids: map[string]core.ID{}, dir: dir}
 	a.imp = &fakeImporter{store: db, dir: filepath.Join(dir, "imports")}
-	srv, err := web.New(web.Deps{Config: cfg, Service: a.svc, Store: db, Imports: a.imp, Version: "test-1.2.3",
+	// The real analytics engine on the test store; catchUp brings it up to date.
+	if a.an, err = analytics.Open(ctx, db, analytics.Options{Location: time.UTC, Currency: "EUR", Churn: analytics.ChurnInactivity,
+		ChurnDays: 90, PAliveThreshold: 0.3, Unit: retention.Week, HorizonDays: 365, AnnualDiscountRate: 0.1,
+		RefitEvery: time.Hour, PollInterval: time.Second, Logger: slog.New(slog.DiscardHandler)}); err != nil {
+		t.Fatal(err)
+	}
+	srv, err := web.New(web.Deps{Config: cfg, Service: a.svc, Store: db, Imports: a.imp, Analytics: a.an, Version: "test-1.2.3",
 		Logger: slog.New(slog.NewTextHandler(a.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))})
 	if err != nil {
 		t.Fatal(err)
@@ -162,6 +171,9 @@ func (a *app) seed() {
 func (a *app) catchUp() {
 	a.t.Helper()
 	if err := a.ix.CatchUp(context.Background()); err != nil {
+		a.t.Fatal(err)
+	}
+	if err := a.an.CatchUp(context.Background()); err != nil {
 		a.t.Fatal(err)
 	}
 }

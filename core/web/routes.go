@@ -125,6 +125,20 @@ func (s *Server) routeTable() []Route {
 		// search
 		{get, api("/search"), "search", core.ScopeSearch, BodyNone, s.search},
 
+		// retention analytics (analytics.go; pages in ui_home.go)
+		{get, "/dashboard", "uiDashboard", core.ScopeCustomersRead, BodyNone, s.uiDashboard},
+		{post, "/dashboard/refit", "uiRefit", core.ScopeAdmin, BodyJSON, s.uiRefit},
+		{get, api("/metrics"), "getMetrics", core.ScopeCustomersRead, BodyNone, s.apiGetMetrics},
+		{get, api("/cohorts"), "getCohorts", core.ScopeCustomersRead, BodyNone, s.apiGetCohorts},
+		{get, api("/cohorts/dayn"), "getDayN", core.ScopeCustomersRead, BodyNone, s.apiGetDayN},
+		{get, api("/rfm"), "getRFM", core.ScopeCustomersRead, BodyNone, s.apiGetRFM},
+		{get, api("/analytics/model"), "getModel", core.ScopeCustomersRead, BodyNone, s.apiGetModel},
+		{post, api("/analytics/refit"), "refitModel", core.ScopeAdmin, BodyNone, s.apiRefit},
+		{get, api("/analytics/at-risk"), "getAtRisk", core.ScopeCustomersRead, BodyNone, s.apiGetAtRisk},
+		{get, api("/customers/:id/predictions"), "getPredictions", core.ScopeCustomersRead, BodyNone, s.apiGetPredictions},
+		{get, api("/dashboard"), "getDashboard", core.ScopeCustomersRead, BodyNone, s.apiGetDashboard},
+		// (more analytics routes go here)
+
 		// segments (segments.go; pages in ui_segments.go)
 		{get, "/segments", "uiSegments", core.ScopeCustomersRead, BodyNone, s.uiSegments},
 		{get, "/segments/new", "uiSegmentNew", core.ScopeCustomersWrite, BodyNone, s.uiSegmentNew},

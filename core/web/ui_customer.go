@@ -35,6 +35,7 @@ type custPage struct {
 	Timeline  timelineData
 	Note      noteForm
 	Saved     bool
+	Analytics custAnalytics // churn risk and lifetime value (ui_analytics.go)
 }
 
 // custHead is the heading: name, primary contact, tags.
@@ -107,6 +108,7 @@ func (s *Server) uiCustomer(c *echo.Context) error {
 		return err
 	}
 	d.Note = s.newNoteForm(c, cu.ID)
+	d.Analytics = s.customerAnalytics(c, cu.ID)
 	p := Page{Title: safeText(cu.DisplayName()), Nav: "customers", Data: d}
 	if d.Saved {
 		p.Flash = "Saved."

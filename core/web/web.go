@@ -6,7 +6,8 @@
 // It also serves the staff UI: html/template pages from assets/templates
 // (parsed once in New), browser sessions, CSRF checks and the audit log.
 //
-// It may import the standard library, core, core/config, core/auth, assets,
+// It may import the standard library, core, core/config, core/auth,
+// core/analytics and core/retention (the retention numbers it shows), assets,
 // Echo and the metrics library. It never imports store/ or search/: it reaches
 // data through core.Service and the core.Store port only (core/app wires the
 // real implementations; core/arch_test.go enforces the direction).
@@ -26,6 +27,7 @@ import (
 
 	"github.com/retain-crm/retain/assets"
 	"github.com/retain-crm/retain/core"
+	"github.com/retain-crm/retain/core/analytics"
 	"github.com/retain-crm/retain/core/config"
 )
 
@@ -40,6 +42,10 @@ type Deps struct {
 	Now     func() time.Time // the clock; nil means time.Now
 	// Segments keeps saved segments; nil: the segment routes answer 503.
 	Segments Segments
+
+	// Analytics is the retention engine; nil: the analytics routes answer
+	// 503 and the home page shows no dashboard.
+	Analytics *analytics.Engine
 }
 
 // Server is the configured Echo instance and its route table.
@@ -49,6 +55,7 @@ type Server struct {
 	store   core.Store
 	imports Importer
 	segs    Segments
+	an      *analytics.Engine
 	log     *slog.Logger
 	version string
 	now     func() time.Time
@@ -88,6 +95,7 @@ func New(d Deps) (*Server, error) {
 		store:     d.Store,
 		imports:   d.Imports,
 		segs:      d.Segments,
+		an:        d.Analytics,
 		log:       d.Logger,
 		version:   d.Version,
 		now:       func() time.Time { return d.Now().UTC() },
