@@ -216,6 +216,7 @@ func (e *Engine) build(ctx context.Context) error {
 	e.progress.Store(math.Float64bits(1))
 	e.needRebuild.Store(false)
 	e.ready.Store(true)
+	e.precomputeRisk() // the first dashboard should not pay for it
 	took := time.Since(start)
 	e.buildTook.Store(int64(took))
 	e.log.Info("analytics state built", "customers", len(st.cs), "events", st.events, "took", took.Round(time.Millisecond))

@@ -141,9 +141,16 @@ func reasonOf(err error) string {
 }
 
 // refit fits on the current state and installs the result.
-func (e *Engine) refit(ctx context.Context) (ModelReport, error) {
+func (e *Engine) refit(ctx context.Context) (ModelReport, error) { return e.refitIf(ctx, true) }
+
+// refitIf fits unless (force false) a fit exists, perhaps made by the fit
+// that was running while this call waited.
+func (e *Engine) refitIf(ctx context.Context, force bool) (ModelReport, error) {
 	e.fitMu.Lock()
 	defer e.fitMu.Unlock()
+	if m := e.model.Load(); m != nil && !force {
+		return m.report, nil
+	}
 	f, err := e.fit(ctx, FitQuery{})
 	if err != nil {
 		return ModelReport{}, err
@@ -164,7 +171,7 @@ func (e *Engine) modelReport(ctx context.Context) (ModelReport, error) {
 	} else {
 		unlock()
 	}
-	return e.refit(ctx)
+	return e.refitIf(ctx, false)
 }
 
 // clvOptions: monthly discount steps over the horizon, in model units.
