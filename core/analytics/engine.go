@@ -327,6 +327,9 @@ func (e *Engine) applyBatch(ctx context.Context) (int, error) {
 			}
 		}
 	}
+	if st.rank != nil {
+		st.rank.fix()
+	}
 	newWM := changes[len(changes)-1].Seq
 	e.wm.Store(newWM)
 	e.mu.Unlock()

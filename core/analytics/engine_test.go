@@ -407,6 +407,11 @@ func TestCDNOW(t *testing.T) {
 	if err != nil || !p.Available || !(p.PAlive > 0 && p.PAlive <= 1) || !(p.CLV >= 0) || p.R < 1 {
 		t.Errorf("prediction %+v, %v", p, err)
 	}
+	f1, _ := e.Facts(ids["1"])
+	f2, _ := e.Facts(ids["1"])
+	if f1.CLV != f2.CLV || math.Abs(f1.CLV-p.CLV) > 1e-6*p.CLV || f1.PAlive != p.PAlive || f1.R != p.R {
+		t.Errorf("facts %+v and prediction %+v disagree", f1, p)
+	}
 	if _, err := e.Predict(ctx, 999999); !errors.Is(err, core.ErrNotFound) {
 		t.Errorf("unknown customer: %v", err)
 	}

@@ -270,6 +270,12 @@ func (k *rfmRank) update(e *Engine, c *cust, sign int) {
 	}
 }
 
+func (k *rfmRank) fix() {
+	k.rec.fix()
+	k.fr.fix()
+	k.mon.fix()
+}
+
 func (k *rfmRank) scores(rec, freq int, mon int64) (r, f, m int) {
 	n := k.rec.Len()
 	clamp := func(s int) int { return min(max(s, 1), 5) }

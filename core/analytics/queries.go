@@ -5,6 +5,7 @@ import (
 	"context"
 	"math"
 	"slices"
+	"sync/atomic"
 	"time"
 
 	"github.com/retain-crm/retain/core"
@@ -372,13 +373,26 @@ func (e *Engine) facts(id core.ID) (Facts, bool) {
 	}
 	types := st.types
 	f := Facts{CustomerID: id, PAlive: -1, CLV: -1}
-	var p Prediction
-	e.predictOne(c, e.model.Load(), today, &p)
-	f.FirstPurchase, f.LastPurchase, f.Orders, f.Revenue = p.FirstPurchase, p.LastPurchase, p.Orders, p.Revenue
-	if p.Available {
-		f.PAlive = p.PAlive
-		if p.Reason == "" {
-			f.CLV = p.CLV
+	if len(c.buys) > 0 {
+		f.FirstPurchase = retention.DayStart(int64(c.buys[0].day), loc)
+		f.LastPurchase = retention.DayStart(int64(c.buys[len(c.buys)-1].day), loc)
+		o, g := c.buysIn(minDay, maxDay)
+		f.Orders, f.Revenue = o, satAdd(g, -c.refundsIn(minDay, maxDay))
+	}
+	if m := e.model.Load(); m != nil && m.trusted && len(c.buys) > 0 {
+		s, _ := c.summary(max(today, c.buys[0].day), 0, e.opt.Unit.Days())
+		f.PAlive = m.bg.PAlive(s.X, s.Tx, s.T)
+		if m.gg != nil {
+			// CLV costs a dozen hypergeometric series: cached per customer
+			// until the model, the day or the customer's history changes.
+			stamp := uint64(uint32(m.version)<<16|uint32(today)&0xffff) << 32
+			if v := atomic.LoadUint64(&c.clv); v&^0xffffffff == stamp && stamp != 0 {
+				f.CLV = float64(math.Float32frombits(uint32(v)))
+			} else {
+				// Rounded like the cached value, so repeated calls agree.
+				f.CLV = float64(float32(retention.CLV(m.bg, *m.gg, s, e.clvOptions())))
+				atomic.StoreUint64(&c.clv, stamp|uint64(math.Float32bits(float32(f.CLV))))
+			}
 		}
 	}
 	if r, fr, m, ok := e.rfmValues(c, today); ok {

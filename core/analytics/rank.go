@@ -13,6 +13,11 @@ import (
 type rankSet struct {
 	blocks [][]int64
 	n      int
+	// prefix[i] counts the values in blocks before i; valid unless dirty.
+	// Writers call fix after a batch of changes, so readers (under the
+	// engine's read lock) never write.
+	prefix []int
+	dirty  bool
 }
 
 const blockSize = 1024
@@ -24,7 +29,19 @@ func newRankSet(vals []int64) *rankSet {
 	for i := 0; i < len(vals); i += blockSize {
 		r.blocks = append(r.blocks, slices.Clone(vals[i:min(i+blockSize, len(vals))]))
 	}
+	r.fix()
 	return r
+}
+
+// fix recomputes the block prefix counts after changes.
+func (r *rankSet) fix() {
+	r.prefix = r.prefix[:0]
+	n := 0
+	for _, b := range r.blocks {
+		r.prefix = append(r.prefix, n)
+		n += len(b)
+	}
+	r.dirty = false
 }
 
 // block returns the index of the block where v belongs.
@@ -40,6 +57,7 @@ func (r *rankSet) block(v int64) int {
 
 func (r *rankSet) Add(v int64) {
 	r.n++
+	r.dirty = true
 	if len(r.blocks) == 0 {
 		r.blocks = [][]int64{{v}}
 		return
@@ -67,6 +85,7 @@ func (r *rankSet) Remove(v int64) {
 		return
 	}
 	r.n--
+	r.dirty = true
 	b = slices.Delete(b, j, j+1)
 	if len(b) == 0 {
 		r.blocks = slices.Delete(r.blocks, bi, bi+1)
@@ -77,6 +96,11 @@ func (r *rankSet) Remove(v int64) {
 
 // Less counts the values strictly below v.
 func (r *rankSet) Less(v int64) int {
+	if !r.dirty && len(r.blocks) > 0 {
+		bi := r.block(v)
+		j, _ := slices.BinarySearch(r.blocks[bi], v)
+		return r.prefix[bi] + j
+	}
 	n := 0
 	for _, b := range r.blocks {
 		if b[len(b)-1] < v {

@@ -30,6 +30,9 @@ func TestRankSet(t *testing.T) {
 				ref = slices.Delete(ref, i, i+1)
 			}
 		}
+		if step%5 == 0 {
+			r.fix()
+		}
 		if step%97 == 0 {
 			q := int64(rng.IntN(700)) - 100
 			want, _ := slices.BinarySearch(ref, q)
