@@ -20,7 +20,7 @@ func TestCLIAnalytics(t *testing.T) {
 		{[]string{"analytics", "predict"}, "--customer"},
 		{[]string{"analytics", "predict", "--customer", "abc"}, "--customer"},
 		{[]string{"analytics", "metrics", "--period", "fortnight"}, "--period"},
-		{[]string{"analytics", "metrics", "--segment", "3"}, "segments not available"},
+		{[]string{"analytics", "metrics", "--segment", "x"}, "--segment"},
 		{[]string{"analytics", "metrics", "--at", "yesterday"}, "--at"},
 		{[]string{"analytics", "at-risk", "--limit", "0"}, "--limit"},
 		{[]string{"analytics", "dayn", "--days", "0"}, "--days"},
@@ -80,5 +80,8 @@ func TestCLIAnalytics(t *testing.T) {
 	}
 	if code, _, errOut := runCLI(t, "", "analytics", "predict", "--customer", "999999", "--data", data); code != 1 || !strings.Contains(errOut, "not found") {
 		t.Errorf("predict unknown: %d %q", code, errOut)
+	}
+	if code, _, errOut := runCLI(t, "", "analytics", "metrics", "--segment", "999", "--data", data); code != 1 || !strings.Contains(errOut, "not found") {
+		t.Errorf("unknown segment: %d %q", code, errOut)
 	}
 }

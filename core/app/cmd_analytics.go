@@ -64,8 +64,11 @@ func cmdAnalytics(ctx context.Context, env *Env, args []string) error {
 	if err != nil {
 		return err
 	}
+	var segID core.ID
 	if *segment != "" {
-		return usageError{"--segment: segments not available"}
+		if segID, err = core.ParseID(*segment); err != nil {
+			return usageError{fmt.Sprintf("--segment %q: expected a segment id", *segment)}
+		}
 	}
 	var id core.ID
 	if sub == "predict" {
@@ -126,20 +129,35 @@ func cmdAnalytics(ctx context.Context, env *Env, args []string) error {
 		return fmt.Errorf("analytics: %w", err)
 	}
 
+	// A segment's members as the server last kept them (the membership is
+	// stored; the CLI does not re-evaluate rules).
+	var filter func(core.ID) bool
+	if segID != 0 {
+		if _, err := st.GetSegment(ctx, segID); err != nil {
+			return fmt.Errorf("--segment: %w", err)
+		}
+		members := map[core.ID]bool{}
+		if err := st.ScanSegmentMembers(ctx, segID, func(id core.ID) error { members[id] = true; return nil }); err != nil {
+			return err
+		}
+		filter = func(id core.ID) bool { return members[id] }
+	}
+
 	var out any
 	switch sub {
 	case "metrics":
 		var r analytics.MetricsReport
-		if r, err = e.Metrics(ctx, analytics.MetricsQuery{Period: p, At: atT}); err == nil {
-			out = web.NewAPIMetrics(r, "")
+		if r, err = e.Metrics(ctx, analytics.MetricsQuery{Period: p, At: atT, Filter: filter}); err == nil {
+			out = web.NewAPIMetrics(r, *segment)
 		}
 	case "cohorts":
 		var r *retention.CohortReport
-		if r, err = e.Cohorts(ctx, analytics.CohortQuery{Period: p, From: fromT, To: toT}); err == nil {
-			out = web.NewAPICohorts(r, "")
+		if r, err = e.Cohorts(ctx, analytics.CohortQuery{Period: p, From: fromT, To: toT, Filter: filter}); err == nil {
+			out = web.NewAPICohorts(r, *segment)
 		}
 	case "dayn":
 		var rows []retention.DayNRetention
+		dq.Filter = filter
 		if rows, err = e.DayN(ctx, dq); err == nil {
 			items := make([]web.APIDayN, len(rows))
 			for i, r := range rows {
@@ -149,11 +167,11 @@ func cmdAnalytics(ctx context.Context, env *Env, args []string) error {
 		}
 	case "rfm":
 		var r *retention.RFMResult
-		if r, err = e.RFM(ctx, analytics.RFMQuery{WindowDays: *window}); err == nil {
+		if r, err = e.RFM(ctx, analytics.RFMQuery{WindowDays: *window, Filter: filter}); err == nil {
 			if r == nil {
 				r = &retention.RFMResult{}
 			}
-			out = web.NewAPIRFM(r, *window, "", *scores)
+			out = web.NewAPIRFM(r, *window, *segment, *scores)
 		}
 	case "model":
 		var m analytics.ModelReport

@@ -378,20 +378,29 @@ type APICalibration struct {
 	Expected float64 `json:"expected"`
 }
 
-// modelVerdict says in one sentence how far to trust the predictions.
+// modelVerdict says in one sentence how far to trust the predictions,
+// from the fit's checks and the holdout comparison (what the user sees
+// next to the chart).
 func modelVerdict(m analytics.ModelReport) string {
 	switch {
 	case !m.Trusted && m.Reason != "":
-		return "Not trusted: " + m.Reason
+		return "Not trusted: " + m.Reason + "."
 	case !m.Trusted:
 		return "Not trusted yet: the models have not been fitted."
 	case m.Validation == nil || m.Validation.TotalActual <= 0:
-		return "Trusted: the fit passed its checks (no holdout purchases to compare with)."
+		return "The fit passed its checks; there were no holdout purchases to compare with, so treat predictions as rough."
 	}
 	v := m.Validation
 	off := math.Abs(v.TotalPredicted-v.TotalActual) / v.TotalActual
-	return fmt.Sprintf("Trusted: over the holdout the model predicted %.0f purchases against %.0f made (%s off in total; %.2f purchases per customer off on average by frequency class).",
+	what := fmt.Sprintf("over the holdout the model predicted %.0f purchases against %.0f made (%s off in total; %.2f purchases per customer off on average by frequency class)",
 		v.TotalPredicted, v.TotalActual, percent(off), v.ClassMAE)
+	switch {
+	case off <= 0.1:
+		return "Good: " + what + "."
+	case off <= 0.25:
+		return "Fair: " + what + ". Rankings (who is most at risk, who is worth most) are more reliable than the exact numbers."
+	}
+	return "Rough: " + what + ". Use the predictions to rank customers, not as forecasts."
 }
 
 func NewAPIModel(m analytics.ModelReport) APIModel {

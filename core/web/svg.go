@@ -49,6 +49,8 @@ func (w *svgBuf) attr(name, value string) {
 func (w *svgBuf) open(id string, width, height float64, title, desc string) {
 	w.raw(`<svg xmlns="http://www.w3.org/2000/svg" class="chart"`)
 	w.attr("viewBox", "0 0 "+num(width)+" "+num(height))
+	w.attr("width", num(width))
+	w.attr("height", num(height))
 	w.attr("id", id)
 	w.raw(` role="img"`)
 	w.attr("aria-labelledby", id+"-t "+id+"-d")
@@ -106,6 +108,21 @@ func num(f float64) string {
 	return strconv.FormatFloat(math.Round(f*10)/10, 'f', -1, 64)
 }
 
+// niceMax rounds an axis maximum up to 1, 2, 2.5 or 5 times a power of
+// ten, so the four grid lines fall on readable numbers.
+func niceMax(v float64) float64 {
+	if !(v > 0) || math.IsInf(v, 0) {
+		return 1
+	}
+	p := math.Pow(10, math.Floor(math.Log10(v)))
+	for _, m := range []float64{1, 2, 2.5, 5, 10} {
+		if v <= m*p*(1+1e-9) {
+			return m * p
+		}
+	}
+	return 10 * p
+}
+
 // heatStep maps v in [0, 1] to one of 10 classes of a single-hue scale.
 func heatStep(v float64) int {
 	if !(v > 0) {
@@ -122,6 +139,9 @@ type heatCell struct {
 	Value float64 // 0..1, decides the shade
 	Text  string  // printed in the cell ("42%")
 	Tip   string  // hover text
+	// Partial marks a period still in progress: drawn outlined and pale,
+	// its number in italics, so nobody reads it as a drop.
+	Partial bool
 }
 
 // heatRow is a row label and its cells (a triangle has shorter rows later).
@@ -150,9 +170,12 @@ func heatmapSVG(id, title, desc string, cols []string, rows []heatRow) template.
 			}
 			x := labelW + cellW*float64(j)
 			st := heatStep(c.Value)
+			cls, tc := "h"+strconv.Itoa(st), "cv"
+			if c.Partial {
+				cls, tc, st = "partial", "cv partial", 0
+			}
 			w.raw(`<g class="cell">`)
-			w.rect(x+1, y+1, cellW-2, cellH-2, "h"+strconv.Itoa(st), c.Tip)
-			tc := "cv"
+			w.rect(x+1, y+1, cellW-2, cellH-2, cls, c.Tip)
 			if st >= 6 {
 				tc = "cv on-dark"
 			}
@@ -226,8 +249,15 @@ func lineChartSVG(id, title, desc string, xLabels []string, series []lineSeries,
 			w.text(s.Name + ", " + xLabels[i] + ": " + yFmt(v))
 			w.raw(`</title></circle>`)
 		}
+		_, _ = lastX, lastY
 		if have {
-			w.label(lastX+6, lastY+4, "end-label", "", s.Name)
+			// The legend: a sample of the line's pattern and its name, in
+			// a column to the right (labels at line ends collide when
+			// curves meet).
+			ly := padT + 8 + float64(si)*16
+			lx := padL + plotW + 12
+			w.raw(`<polyline fill="none" points="`, num(lx)+","+num(ly-4)+" "+num(lx+22)+","+num(ly-4), `"/>`)
+			w.label(lx+28, ly, "end-label", "", s.Name)
 		}
 		w.raw(`</g>`)
 	}
@@ -255,7 +285,7 @@ func barChartSVG(id, title, desc string, cats []string, series []barSeries, yFmt
 	if !(yMax > 0) {
 		yMax = 1
 	}
-	yMax *= 1.1
+	yMax = niceMax(yMax * 1.05)
 	plotW, plotH := width-padL-padR, height-padT-padB
 	yAt := func(v float64) float64 { return padT + plotH*(1-math.Max(0, math.Min(v, yMax))/yMax) }
 	var w svgBuf

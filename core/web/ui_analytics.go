@@ -32,11 +32,14 @@ type dashView struct {
 	Progress int // percent
 	Status   analytics.Status
 
-	Range    string // "March 2025" or "2025-03-01 – 2025-03-31"
-	Previous string
-	Currency string
-	Churn    string // the churn definition in words
-	Tiles    []metricTile
+	Range string // "March 2025" or "2025-03-01 – 2025-03-31"
+	// InProgress: the current period has not ended; the cohorts' last
+	// column is that period (drawn as partial, left out of the curves).
+	InProgress bool
+	Previous   string
+	Currency   string
+	Churn      string // the churn definition in words
+	Tiles      []metricTile
 
 	CohortCols  []string
 	CohortRows  []cohortRow
@@ -278,6 +281,14 @@ func (s *Server) fillDashboard(v *dashView, d *analytics.Dashboard) {
 			v.Tiles[i].Previous = strconv.FormatFloat(math.Round(prev.AverageLifetime), 'f', 0, 64) + " days"
 		}
 	}
+	// The current period is usually still running: say so, so a low
+	// figure is not read as a drop.
+	if now := d.Computed; !now.IsZero() && cur.End.After(now) && now.After(cur.Start) {
+		total := cur.End.Sub(cur.Start).Hours() / 24
+		done := math.Ceil(now.Sub(cur.Start).Hours() / 24)
+		v.Range += fmt.Sprintf(" so far (day %.0f of %.0f)", done, math.Round(total))
+		v.InProgress = true
+	}
 	s.fillCohorts(v, d.Cohorts)
 	s.fillRFM(v, d.RFM)
 	for _, a := range d.AtRisk {
@@ -348,16 +359,36 @@ func (s *Server) fillCohorts(v *dashView, r *retention.CohortReport) {
 			if k < len(co.Active) {
 				active = co.Active[k]
 			}
-			hr.Cells = append(hr.Cells, heatCell{Value: x, Text: percent(x),
-				Tip: fmt.Sprintf("%s cohort (%d customers), %s %d: %s active (%d)", label, co.Size, name, k, percent(x), active)})
+			cell := heatCell{Value: x, Text: percent(x),
+				Tip: fmt.Sprintf("%s cohort (%d customers), %s %d: %s active (%d)", label, co.Size, name, k, percent(x), active)}
+			if v.InProgress && k == len(co.Retention)-1 {
+				cell.Partial = true
+				cell.Text += "…"
+				cell.Tip += " so far: this " + name + " is still in progress"
+			}
+			hr.Cells = append(hr.Cells, cell)
 		}
 		rows = append(rows, hr)
 	}
 	v.Heatmap = heatmapSVG("chart-cohorts", "Cohort retention by "+name,
 		fmt.Sprintf("Share of each acquisition cohort (customers by the %s of their first purchase) who purchased again in each later %s. Rows are cohorts, columns the %ss since acquisition.", name, name, name),
 		cols, rows)
+	// Curves of up to maxCurves cohorts spread from the oldest to the
+	// newest with at least three observed periods (younger ones are mostly
+	// their first 100%), without the period still in progress.
+	var usable []retention.Cohort
+	for _, co := range r.Cohorts {
+		n := len(co.Retention)
+		if v.InProgress {
+			n--
+		}
+		if n >= 3 {
+			usable = append(usable, retention.Cohort{Start: co.Start, Retention: co.Retention[:n]})
+		}
+	}
 	var series []lineSeries
-	for _, co := range r.Cohorts[max(0, len(r.Cohorts)-maxCurves):] {
+	for i := 0; i < min(maxCurves, len(usable)); i++ {
+		co := usable[i*(len(usable)-1)/max(1, min(maxCurves, len(usable))-1)]
 		series = append(series, lineSeries{Name: periodLabel(co.Start.In(loc), name), Values: co.Retention})
 	}
 	v.Curves = lineChartSVG("chart-curves", "Retention curves of the latest cohorts",
@@ -412,15 +443,14 @@ type custAnalytics struct {
 	RFM        string // "R4 F2 M3"
 	RFMSegment string
 	Risk       string // low, medium, high: a word beside the number
-	// Segments are the names of the saved segments the customer is in
-	// (empty until the server has saved segments).
-	Segments []string
+	// Segments are the saved segments the customer is in.
+	Segments []core.Segment
 }
 
 // customerAnalytics fills the panel for one customer; it never fails the
 // page: a problem becomes the panel's message.
 func (s *Server) customerAnalytics(c *echo.Context, id core.ID) custAnalytics {
-	var v custAnalytics
+	v := custAnalytics{Segments: s.customerSegments(c, id)}
 	if s.an == nil {
 		v.Message = "Churn risk and lifetime value are not available: retention analytics is not running on this server."
 		return v
@@ -470,4 +500,23 @@ func (s *Server) customerAnalytics(c *echo.Context, id core.ID) custAnalytics {
 	v.CLV = s.moneyF(p.CLV, cur)
 	v.Spend = s.moneyF(p.ExpectedSpend, cur)
 	return v
+}
+
+// customerSegments names the saved segments the customer is in (a few
+// segments, each a membership lookup); problems leave the list empty.
+func (s *Server) customerSegments(c *echo.Context, id core.ID) []core.Segment {
+	if s.segs == nil {
+		return nil
+	}
+	list, err := s.segs.List(ctx(c))
+	if err != nil {
+		return nil
+	}
+	var in []core.Segment
+	for _, sg := range list {
+		if f, err := s.segs.Filter(sg.ID); err == nil && f != nil && f(id) {
+			in = append(in, sg)
+		}
+	}
+	return in
 }
