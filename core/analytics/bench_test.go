@@ -268,6 +268,22 @@ func BenchmarkEngineLarge(b *testing.B) {
 			}
 			incr += time.Since(t0)
 		}
+		// Facts of 100,000 customers twice: first with CLV computed, then cached.
+		factsPass := func() time.Duration {
+			t0 := time.Now()
+			for id := 1; id <= 100_000 && id <= g.customers; id++ {
+				f, ok := e.Facts(core.ID(id))
+				if !ok {
+					b.Fatalf("no facts for %d", id)
+				}
+				f.Count(core.TypeSession, 30)
+			}
+			return time.Since(t0) / time.Duration(min(100_000, g.customers))
+		}
+		factsFirst, factsCached := factsPass(), factsPass()
+		b.ReportMetric(float64(factsFirst.Nanoseconds())/1000, "facts-first-us")
+		b.ReportMetric(float64(factsCached.Nanoseconds())/1000, "facts-cached-us")
+
 		c0 = cpu()
 		fitOnly := measureFit(b, e, ctx)
 		fitOnlyCPU := cpu() - c0
