@@ -28,7 +28,7 @@ func analyticsOptions(cfg config.Config, log *slog.Logger) analytics.Options {
 		AnnualDiscountRate: cfg.Analytics.AnnualDiscountRate,
 		RefitEvery:         cfg.Analytics.RefitEvery,
 		PollInterval:       cfg.Analytics.PollInterval,
-		Logger:             log.With("component", "analytics"),
+		Logger:             log, // the engine adds component=analytics
 	}
 }
 
