@@ -127,9 +127,10 @@ func TestCustomerPagesRender(t *testing.T) {
 		{"search page", "/customers?q=ann", nil, []string{"<mark>Ann</mark> Example", `value="ann"`}, []string{"Bob Builder"}},
 		{"search fragment", "/customers?q=bui", hx, []string{"Bob <mark>Builder</mark>", "customer-results-list"}, []string{"<html", "Ann Example"}},
 		{"history restore gets the page", "/customers?q=bui", map[string]string{"HX-Request": "true", "HX-History-Restore-Request": "true"}, []string{"<html", "Bob"}, nil},
-		{"last seen filter", "/customers?seen=36500", nil, []string{"Ann Example", "Bob Builder", "last seen, newest first"}, nil},
+		{"last seen filter", "/customers?seen=36500", nil, []string{"Ann Example", "Bob Builder", "2 seen in that time among 2 customers looked at"}, nil},
+		{"last seen filter with text", "/customers?seen=36500&before=2025-03-03&q=ex", nil, []string{"Ann <mark>Ex"}, []string{"Bob"}},
 		{"seen before", "/customers?before=2025-03-03", nil, []string{"Ann Example"}, []string{"Bob Builder"}},
-		{"sort by last seen", "/customers?sort=seen", nil, []string{"Bob Builder"}, nil},
+		{"bad sort", "/customers?sort=seen", nil, []string{`id="sort-error"`}, nil},
 		{"bad tag in place", "/customers?tag=%3Cb%3E", nil, []string{`aria-invalid="true" aria-describedby="tag-error"`, `id="tag-error"`}, nil},
 		{"bad tag in the fragment", "/customers?tag=%3Cb%3E", hx, []string{`<p class="alert" role="alert">tag &#34;&lt;b&gt;&#34; may hold only`}, []string{"<html"}},
 		{"bad cursor", "/customers?cursor=zzzz", nil, []string{`id="cursor-error"`}, nil},
@@ -602,4 +603,46 @@ func FuzzCustomerList(f *testing.F) {
 			custUI_checkSafe(t, rec.Body.String())
 		}
 	})
+}
+
+// Without text, a last-seen filter reads the store in ID order, at most
+// 2,000 customers a request, and Next continues where it stopped.
+func TestCustomerListLastSeenScan(t *testing.T) {
+	a := newApp(t)
+	v := custUI_signIn(t, a, core.RoleViewer)
+	ctx := context.Background()
+	batch := make([]core.Customer, 5100)
+	for i := range batch {
+		batch[i] = core.Customer{ExternalID: fmt.Sprintf("quiet-%04d", i), Name: fmt.Sprintf("Quiet %04d", i)}
+	}
+	if _, _, err := a.svc.UpsertCustomers(ctx, batch, "test"); err != nil {
+		t.Fatal(err)
+	}
+	late, err := a.svc.CreateCustomer(ctx, core.Customer{Name: "Late Visitor"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := a.svc.AppendInteractions(ctx, []core.Interaction{{CustomerID: late.ID, Type: core.TypeSession, Time: time.Now().Add(-time.Hour)}}); err != nil {
+		t.Fatal(err)
+	}
+	rec := v.get(t, "/customers?seen=7", hx)
+	body := rec.Body.String()
+	if rec.Code != 200 || strings.Count(body, "data-result>") != 0 || !strings.Contains(body, "among 2000 customers looked at") {
+		t.Fatalf("first scan: %d %s", rec.Code, truncate(body))
+	}
+	next := regexp.MustCompile(`href="(/customers\?cursor=[^"]+)" rel="next"`)
+	pages := 1
+	for {
+		m := next.FindStringSubmatch(body)
+		if m == nil {
+			break
+		}
+		body = v.get(t, html.UnescapeString(m[1]), hx).Body.String()
+		if pages++; pages > 5 {
+			t.Fatal("the scan does not stop")
+		}
+	}
+	if pages != 3 || !strings.Contains(body, "Late Visitor") || !strings.Contains(body, "1 seen in that time among 1103 customers looked at") {
+		t.Errorf("%d pages; last: %s", pages, truncate(body))
+	}
 }
