@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/retain-crm/retain/core"
+	"github.com/retain-crm/retain/core/segments"
 	"github.com/retain-crm/retain/core/web"
 )
 
@@ -78,13 +79,19 @@ func (a *App) Serve(ctx context.Context, ready chan<- string) error {
 			}
 		}()
 	}
+	// Segment membership follows the change log and the engine's facts.
+	var facts segments.FactSource
+	if a.Analytics != nil {
+		facts = a.Analytics
+	}
+	segs := a.startSegments(workers, facts, &wg)
 
 	imports, err := a.newImporter(workers)
 	if err != nil {
 		return err
 	}
 	srv, err := web.New(web.Deps{
-		Config: a.Cfg, Service: a.Service, Store: a.Store, Imports: imports, Analytics: a.Analytics,
+		Config: a.Cfg, Service: a.Service, Store: a.Store, Imports: imports, Analytics: a.Analytics, Segments: segs,
 		Logger: log.With("component", "web"), Version: Version, Now: func() time.Time { return time.Now().UTC() },
 	})
 	if err != nil {
