@@ -25,7 +25,7 @@
     const go = (href) => { if (href) window.location.href = href; };
     if (pendingG) {
       pendingG = false;
-      const to = { c: "/customers", i: "/imports", h: "/", a: "/admin" }[e.key];
+      const to = { c: "/customers", i: "/imports", h: "/", a: "/admin", d: "/dashboard", s: "/segments" }[e.key];
       if (to) { e.preventDefault(); go(to); }
       return;
     }
