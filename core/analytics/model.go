@@ -74,10 +74,16 @@ func (e *Engine) fit(ctx context.Context, q FitQuery) (*fitted, error) {
 		h := min(max((today-firstDay)/4, 28), 364)
 		calEnd = today - h
 	}
+	cal = make([]retention.Summary, 0, len(st.cs))
+	if q.CalibrationEnd.IsZero() {
+		full = make([]retention.Summary, 0, len(st.cs))
+	}
 	for i := range st.cs {
 		c := &st.cs[i]
-		if s, ok := c.summary(holdEnd, holdEnd, unit); ok && q.CalibrationEnd.IsZero() {
-			full = append(full, s)
+		if q.CalibrationEnd.IsZero() {
+			if s, ok := c.summary(holdEnd, holdEnd, unit); ok {
+				full = append(full, s)
+			}
 		}
 		if s, ok := c.summary(calEnd, holdEnd, unit); ok {
 			cal = append(cal, s)
