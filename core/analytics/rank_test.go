@@ -4,6 +4,8 @@ import (
 	"math/rand/v2"
 	"slices"
 	"testing"
+
+	"github.com/retain-crm/retain/core"
 )
 
 // TestRankSet compares the block multiset with a plain sorted slice over a
@@ -45,5 +47,48 @@ func TestRankSet(t *testing.T) {
 	empty.Remove(3)
 	if empty.Less(5) != 0 || empty.Len() != 0 {
 		t.Error("empty set")
+	}
+}
+
+// TestSlotIndex checks the dense/sparse id index against a map over random
+// dense and huge ids, with deletions.
+func TestSlotIndex(t *testing.T) {
+	rng := rand.New(rand.NewPCG(4, 2))
+	s := newState()
+	ref := map[core.ID]bool{}
+	peak := 0
+	for step := 0; step < 20000; step++ {
+		peak = max(peak, len(s.cs))
+		var id core.ID
+		switch rng.IntN(4) {
+		case 0:
+			id = core.ID(rng.Uint64())
+		default:
+			id = core.ID(1 + rng.IntN(5000+step*10))
+		}
+		if rng.IntN(3) == 0 {
+			s.remove(id)
+			delete(ref, id)
+		} else {
+			s.get(id, true)
+			ref[id] = true
+		}
+	}
+	if len(s.cs) != len(ref) {
+		t.Fatalf("%d slots, want %d", len(s.cs), len(ref))
+	}
+	for id := range ref {
+		c := s.get(id, false)
+		if c == nil || c.id != id {
+			t.Fatalf("id %d: %v", id, c)
+		}
+	}
+	for i, c := range s.cs {
+		if j, ok := s.idx.get(c.id); !ok || int(j) != i {
+			t.Fatalf("slot %d of %d maps to %d", i, c.id, j)
+		}
+	}
+	if len(s.idx.dense) > (4*peak+1<<16)*5/4+1 {
+		t.Errorf("dense index of %d for at most %d customers", len(s.idx.dense), peak)
 	}
 }

@@ -246,9 +246,9 @@ func cmp64(a, b uint64) int {
 }
 
 // state is the whole derived history: customers in a slice (no pointer per
-// customer for the collector to chase) and an id → slot map.
+// customer for the collector to chase) and an id → slot index.
 type state struct {
-	idx     map[core.ID]int32
+	idx     slotIndex
 	cs      []cust
 	types   *typeTable
 	reasons []string         // cancellation reasons, index = number − 1
@@ -269,25 +269,25 @@ type state struct {
 }
 
 func newState() *state {
-	return &state{idx: map[core.ID]int32{}, types: newTypeTable(), reasonN: map[string]int32{}}
+	return &state{idx: slotIndex{sparse: map[core.ID]int32{}}, types: newTypeTable(), reasonN: map[string]int32{}}
 }
 
 // get returns the slot of id, creating it when asked.
 func (s *state) get(id core.ID, create bool) *cust {
-	if i, ok := s.idx[id]; ok {
+	if i, ok := s.idx.get(id); ok {
 		return &s.cs[i]
 	}
 	if !create {
 		return nil
 	}
-	s.idx[id] = int32(len(s.cs))
+	s.idx.set(id, int32(len(s.cs)), len(s.cs))
 	s.cs = append(s.cs, cust{id: id})
 	return &s.cs[len(s.cs)-1]
 }
 
 // remove forgets a customer entirely (erasure).
 func (s *state) remove(id core.ID) bool {
-	i, ok := s.idx[id]
+	i, ok := s.idx.get(id)
 	if !ok {
 		return false
 	}
@@ -300,11 +300,11 @@ func (s *state) remove(id core.ID) bool {
 	last := int32(len(s.cs) - 1)
 	if i != last {
 		s.cs[i] = s.cs[last]
-		s.idx[s.cs[i].id] = i
+		s.idx.set(s.cs[i].id, i, len(s.cs))
 	}
 	s.cs[last] = cust{}
 	s.cs = s.cs[:last]
-	delete(s.idx, id)
+	s.idx.del(id)
 	return true
 }
 
@@ -392,4 +392,57 @@ func (s *state) reason(why string) int32 {
 	n := int32(len(s.reasons))
 	s.reasonN[why] = n
 	return n
+}
+
+// slotIndex maps customer ids to slots. The store numbers customers from a
+// sequence, so ids are dense: a slice indexed by id (4 bytes per id) costs a
+// tenth of a map (~40 bytes per entry at a million). Ids far beyond the
+// number of customers (another store's numbering, hostile feeds) go to a
+// map, so the slice never outgrows a few times the customers.
+type slotIndex struct {
+	dense  []int32 // slot + 1; 0 = none
+	sparse map[core.ID]int32
+}
+
+func (x *slotIndex) get(id core.ID) (int32, bool) {
+	if id < core.ID(len(x.dense)) {
+		if v := x.dense[id]; v > 0 {
+			return v - 1, true
+		}
+		return 0, false
+	}
+	i, ok := x.sparse[id]
+	return i, ok
+}
+
+// set records id → slot; n is the number of customers, which bounds the
+// dense slice.
+func (x *slotIndex) set(id core.ID, slot int32, n int) {
+	if id < core.ID(len(x.dense)) {
+		x.dense[id] = slot + 1
+		return
+	}
+	if _, ok := x.sparse[id]; !ok && uint64(id) < uint64(4*n+1<<16) {
+		grown := make([]int32, int(id)+1+int(id)/4)
+		copy(grown, x.dense)
+		x.dense = grown
+		// Ids now within the slice move out of the map.
+		for k, v := range x.sparse {
+			if k < core.ID(len(x.dense)) {
+				x.dense[k] = v + 1
+				delete(x.sparse, k)
+			}
+		}
+		x.dense[id] = slot + 1
+		return
+	}
+	x.sparse[id] = slot
+}
+
+func (x *slotIndex) del(id core.ID) {
+	if id < core.ID(len(x.dense)) {
+		x.dense[id] = 0
+		return
+	}
+	delete(x.sparse, id)
 }
