@@ -144,6 +144,9 @@ type ModelReport struct {
 	BGNBD      *retention.BGNBD      `json:"bgnbd,omitempty"`
 	GammaGamma *retention.GammaGamma `json:"gamma_gamma,omitempty"`
 	Validation *retention.Validation `json:"validation,omitempty"`
+	// Fit describes the BG/NBD estimation (iterations, convergence,
+	// starting points that agreed), for diagnostics.
+	Fit *retention.FitInfo `json:"fit,omitempty"`
 }
 
 // Prediction is one customer's model outputs and scores.

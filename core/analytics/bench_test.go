@@ -308,8 +308,12 @@ func BenchmarkEngineLarge(b *testing.B) {
 // measureFit times BG/NBD alone on the engine's current summaries.
 func measureFit(b *testing.B, e *analytics.Engine, ctx context.Context) time.Duration {
 	t0 := time.Now()
-	if _, err := e.Fit(ctx, analytics.FitQuery{CalibrationEnd: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC), SkipSpend: true}); err != nil {
+	rep, err := e.Fit(ctx, analytics.FitQuery{CalibrationEnd: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC), SkipSpend: true})
+	if err != nil {
 		b.Fatal(err)
+	}
+	if rep.Fit != nil {
+		b.Logf("BG/NBD fit: %d customers, %d iterations, %d evaluations, %d of %d starts agree, converged %v", rep.Fit.Customers, rep.Fit.Iterations, rep.Fit.Evaluations, rep.Fit.Agreeing, rep.Fit.Starts, rep.Fit.Converged)
 	}
 	return time.Since(t0)
 }
@@ -380,6 +384,19 @@ func BenchmarkFitLarge(b *testing.B) {
 	}
 	if err := e.CatchUp(ctx); err != nil {
 		b.Fatal(err)
+	}
+	if os.Getenv("RETAIN_BENCH_NEW") != "" {
+		// As in EngineLarge: 20,000 purchases of the last hour.
+		rng := rand.New(rand.NewPCG(9, 9))
+		batch := make([]core.Interaction, 20000)
+		for k := range batch {
+			batch[k] = core.Interaction{CustomerID: core.ID(1 + rng.IntN(g.customers)), Type: core.TypePurchase,
+				Time: now.Add(-time.Duration(rng.IntN(3600)) * time.Second), Amount: 1000, Currency: "EUR"}
+		}
+		g.add(batch)
+		if err := e.CatchUp(ctx); err != nil {
+			b.Fatal(err)
+		}
 	}
 	b.ResetTimer()
 	c0 := cpu()

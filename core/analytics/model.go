@@ -98,6 +98,10 @@ func (e *Engine) fit(ctx context.Context, q FitQuery) (*fitted, error) {
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
+	if bg.Customers > 0 {
+		info := bg.FitInfo
+		f.report.Fit = &info
+	}
 	if err != nil {
 		f.report.Reason = reasonOf(err)
 		if !errors.Is(err, retention.ErrNotEnoughData) && bg.Converged {
