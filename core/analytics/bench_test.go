@@ -284,6 +284,14 @@ func BenchmarkEngineLarge(b *testing.B) {
 		b.ReportMetric(float64(factsFirst.Nanoseconds())/1000, "facts-first-us")
 		b.ReportMetric(float64(factsCached.Nanoseconds())/1000, "facts-cached-us")
 
+		// A refit after those events starts from the current estimates.
+		t0, c0 = time.Now(), cpu()
+		if _, err := e.Refit(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.ReportMetric(time.Since(t0).Seconds(), "refit-warm-s")
+		b.ReportMetric((cpu() - c0).Seconds(), "refit-warm-cpu-s")
+
 		c0 = cpu()
 		fitOnly := measureFit(b, e, ctx)
 		fitOnlyCPU := cpu() - c0
@@ -404,4 +412,19 @@ func BenchmarkFitLarge(b *testing.B) {
 		measureFit(b, e, ctx)
 	}
 	b.ReportMetric((cpu()-c0).Seconds()/float64(b.N), "cpu-s/op")
+	b.StopTimer()
+	// The same fit started from the estimates (what refits do).
+	q := analytics.FitQuery{CalibrationEnd: time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC), SkipSpend: true}
+	rep, err := e.Fit(ctx, q)
+	if err != nil || rep.BGNBD == nil {
+		b.Fatal(err)
+	}
+	q.From = rep.BGNBD
+	t0 := time.Now()
+	warm, err := e.Fit(ctx, q)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.ReportMetric(time.Since(t0).Seconds(), "warm-s")
+	b.Logf("warm start: %d iterations, %d evaluations", warm.Fit.Iterations, warm.Fit.Evaluations)
 }

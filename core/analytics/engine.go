@@ -35,9 +35,10 @@ type engineState struct {
 	needRebuild atomic.Bool
 	buildTook   atomic.Int64 // ns of the last full build
 
-	model  atomic.Pointer[fitted]
-	fitMu  sync.Mutex // one fit at a time
-	modelV atomic.Uint64
+	model    atomic.Pointer[fitted]
+	fitMu    sync.Mutex // one fit at a time
+	lastCold time.Time  // last fit from scratch (guarded by fitMu)
+	modelV   atomic.Uint64
 
 	subMu sync.Mutex
 	subs  []func([]core.ID)

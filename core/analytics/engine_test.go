@@ -399,9 +399,16 @@ func TestCDNOW(t *testing.T) {
 		t.Errorf("customers %d, validation %+v", rep.Customers, rep.Validation)
 	}
 	// The engine's own fit (holdout chosen by itself) is trusted too, and
-	// predictions come from it.
-	if _, err := e.Refit(ctx); err != nil {
-		t.Fatal(err)
+	// predictions come from it. The second refit starts from the first's
+	// estimates and lands on the same optimum.
+	first, err := e.Refit(ctx)
+	if err != nil || !first.Trusted || first.Fit.Starts != 3 {
+		t.Fatalf("refit %+v, %v", first.Fit, err)
+	}
+	second, err := e.Refit(ctx)
+	if err != nil || second.Fit.Starts != 1 || math.Abs(second.BGNBD.R-first.BGNBD.R) > 1e-5*first.BGNBD.R ||
+		math.Abs(second.BGNBD.B-first.BGNBD.B) > 1e-4*first.BGNBD.B {
+		t.Errorf("warm refit %+v %+v, first %+v, %v", second.Fit, second.BGNBD, first.BGNBD, err)
 	}
 	p, err := e.Predict(ctx, ids["1"])
 	if err != nil || !p.Available || !(p.PAlive > 0 && p.PAlive <= 1) || !(p.CLV >= 0) || p.R < 1 {

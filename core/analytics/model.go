@@ -34,6 +34,9 @@ type FitQuery struct {
 	CalibrationEnd, HoldoutEnd time.Time
 	Guard                      retention.Guard
 	SkipSpend                  bool // fit BG/NBD only (benchmarks)
+	// From, if set, starts the BG/NBD fits from these estimates only
+	// (retention.FitBGNBDFrom): refits converge in a few steps.
+	From *retention.BGNBD
 }
 
 // Fit fits BG/NBD and Gamma-Gamma on the current state for q and returns
@@ -94,7 +97,13 @@ func (e *Engine) fit(ctx context.Context, q FitQuery) (*fitted, error) {
 		full = cal // fit on the calibration window the caller chose
 	}
 	f := &fitted{report: ModelReport{FittedAt: e.opt.Now(), Unit: e.opt.Unit.String(), Customers: len(full), Repeaters: retention.Repeaters(full)}}
-	bg, err := retention.FitBGNBD(ctx, full, q.Guard)
+	fitBG := func(data []retention.Summary) (retention.BGNBDFit, error) {
+		if q.From != nil {
+			return retention.FitBGNBDFrom(ctx, data, q.Guard, *q.From)
+		}
+		return retention.FitBGNBD(ctx, data, q.Guard)
+	}
+	bg, err := fitBG(full)
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
@@ -132,7 +141,7 @@ func (e *Engine) fit(ctx context.Context, q FitQuery) (*fitted, error) {
 	if holdEnd > calEnd {
 		vfit := bg
 		if q.CalibrationEnd.IsZero() {
-			vfit, err = retention.FitBGNBD(ctx, cal, q.Guard)
+			vfit, err = fitBG(cal)
 		}
 		if err == nil || vfit.Converged {
 			if v, verr := retention.Validate(vfit.BGNBD, cal, float64(holdEnd-calEnd)/unit, 7); verr == nil {
@@ -158,10 +167,22 @@ func (e *Engine) refit(ctx context.Context) (ModelReport, error) { return e.refi
 func (e *Engine) refitIf(ctx context.Context, force bool) (ModelReport, error) {
 	e.fitMu.Lock()
 	defer e.fitMu.Unlock()
-	if m := e.model.Load(); m != nil && !force {
-		return m.report, nil
+	prev := e.model.Load()
+	if prev != nil && !force {
+		return prev.report, nil
 	}
-	f, err := e.fit(ctx, FitQuery{})
+	// Refits start from the current estimates; once a day (and whenever
+	// there is no trusted model) the fit starts from scratch from several
+	// points, which also guards against a drifting local optimum.
+	var q FitQuery
+	if prev != nil && prev.trusted && time.Since(e.lastCold) < 24*time.Hour {
+		b := prev.bg
+		q.From = &b
+	}
+	f, err := e.fit(ctx, q)
+	if err == nil && q.From == nil {
+		e.lastCold = time.Now()
+	}
 	if err != nil {
 		return ModelReport{}, err
 	}

@@ -382,6 +382,25 @@ type FitInfo struct {
 // with ErrUntrusted when the result does not pass Guard.CheckBGNBD; in the
 // second case the fit is returned too, for diagnostics.
 func FitBGNBD(ctx context.Context, data []Summary, g Guard) (BGNBDFit, error) {
+	return fitBGNBD(ctx, data, g, nil)
+}
+
+// FitBGNBDFrom is FitBGNBD started only from prev, a previous fit's
+// estimates: a refit on data that changed a little since converges in a
+// few steps instead of three full searches. An unusable prev (not
+// positive and finite) falls back to FitBGNBD's starting points. The
+// result's Starts is 1, so Agreeing says nothing about multiple optima:
+// fit from scratch now and then.
+func FitBGNBDFrom(ctx context.Context, data []Summary, g Guard, prev BGNBD) (BGNBDFit, error) {
+	for _, v := range []float64{prev.R, prev.Alpha, prev.A, prev.B} {
+		if !(v > 0) || math.IsInf(v, 0) {
+			return fitBGNBD(ctx, data, g, nil)
+		}
+	}
+	return fitBGNBD(ctx, data, g, &prev)
+}
+
+func fitBGNBD(ctx context.Context, data []Summary, g Guard, prev *BGNBD) (BGNBDFit, error) {
 	g = g.withDefaults()
 	var fit BGNBDFit
 	for i, s := range data {
@@ -403,6 +422,9 @@ func FitBGNBD(ctx context.Context, data []Summary, g Guard) (BGNBDFit, error) {
 		{1, 1 / rate, 1, 1},
 		{0.3, 0.3 / rate, 0.5, 3},
 		{3, 3 / rate, 2, 8},
+	}
+	if prev != nil {
+		starts = [][]float64{{prev.R, prev.Alpha / scale, prev.A, prev.B}}
 	}
 	best, err := multiStart(ctx, d.negLL, starts, &fit.FitInfo)
 	if err != nil {

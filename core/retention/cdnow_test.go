@@ -143,6 +143,31 @@ func TestCDNOWBGNBD(t *testing.T) {
 	}
 }
 
+// TestCDNOWBGNBDFrom: a warm start near (and an unusable one far from)
+// the optimum reaches the published estimates, the first with fewer
+// evaluations than the three cold starts.
+func TestCDNOWBGNBDFrom(t *testing.T) {
+	s := cdnowSummaries(t)
+	ctx := context.Background()
+	cold, err := FitBGNBD(ctx, s.Customers, Guard{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, prev := range []BGNBD{{R: 0.3, Alpha: 5, A: 0.7, B: 2}, {R: -1, Alpha: math.NaN()}} {
+		fit, err := FitBGNBDFrom(ctx, s.Customers, Guard{}, prev)
+		if err != nil {
+			t.Fatalf("from %+v: %v", prev, err)
+		}
+		got := [4]float64{round(fit.R, 3), round(fit.Alpha, 3), round(fit.A, 3), round(fit.B, 3)}
+		if want := [4]float64{0.243, 4.414, 0.793, 2.426}; got != want {
+			t.Errorf("from %+v: estimates %v, want %v", prev, got, want)
+		}
+		if prev.R > 0 && (fit.Starts != 1 || fit.Evaluations >= cold.Evaluations) {
+			t.Errorf("warm start: %d starts, %d evaluations (cold %d)", fit.Starts, fit.Evaluations, cold.Evaluations)
+		}
+	}
+}
+
 // TestCDNOWGammaGamma reproduces Fader & Hardie (2013): p = 6.25, q = 3.74,
 // γ = 15.44 (dollars).
 func TestCDNOWGammaGamma(t *testing.T) {

@@ -103,6 +103,14 @@ func bfgs(ctx context.Context, f objective, x0 []float64, gtol float64, maxIter 
 			if hi-lo < 1e-16*math.Max(1, lo) && hi < math.Inf(1) {
 				break
 			}
+			// Near the optimum (gradient already tiny) a step a million
+			// times shorter than the quasi-Newton one that still does not
+			// decrease f means f is flat to machine precision: stop the
+			// search (the test below then reports convergence) instead of
+			// bisecting fifty times more, each a full pass over the data.
+			if ls >= 20 && hi < math.Inf(1) && maxAbs(g) < math.Sqrt(gtol) {
+				break
+			}
 		}
 		if !ok {
 			// No step satisfies Wolfe: we are at the optimum to machine
