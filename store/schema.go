@@ -45,6 +45,7 @@ var (
 	bAudit        = bucketDef{[]byte("audit"), 1.0, "id(8) → audit entry JSON; append-only"}
 	bSegments     = bucketDef{[]byte("segments"), 0.9, "id(8) → segment JSON"}
 	bSegMembers   = bucketDef{[]byte("segment_members"), 0.5, "segment id(8)|customer id(8) → empty"}
+	bPluginKV     = bucketDef{[]byte("plugin_kv"), 0.5, "len(1)|plugin name|key → value; see pluginkv.go"}
 )
 
 // allBuckets is the bucket registry, in creation order.
@@ -54,6 +55,7 @@ var allBuckets = []bucketDef{
 	bUsers, bUserEmail, bTokens, bTokenHash, bImportJobs,
 	bSessions, bSessionUser, bAudit,
 	bSegments, bSegMembers,
+	bPluginKV,
 }
 
 // Meta keys (in bMeta). Values are big-endian uint64.
@@ -89,6 +91,9 @@ var migrations = []migration{
 	}},
 	{"create segment buckets", func(tx *bolt.Tx) error {
 		return createBuckets(tx, bSegments, bSegMembers)
+	}},
+	{"create plugin key-value bucket", func(tx *bolt.Tx) error {
+		return createBuckets(tx, bPluginKV)
 	}},
 }
 

@@ -31,6 +31,7 @@ type Config struct {
 	Metrics   Metrics   `toml:"metrics"`
 	Log       Log       `toml:"log"`
 	Analytics Analytics `toml:"analytics"`
+	Plugins   Plugins   `toml:"plugins"`
 }
 
 // Server is the HTTP listener.
@@ -117,6 +118,33 @@ type Analytics struct {
 	PollInterval time.Duration `toml:"poll_interval"`
 }
 
+// Plugins governs the plugin host (plugins/host): which plugins run, how
+// third-party binaries are pinned, and how crashed or hung ones are handled.
+type Plugins struct {
+	// Dir holds third-party plugin executables; each must be pinned.
+	Dir string `toml:"dir"`
+	// Builtin lists the built-in plugins to run (e.g. "email").
+	Builtin []string `toml:"builtin"`
+	// Pinned maps a third-party plugin's file name in Dir to the SHA-256
+	// (hex) of the executable; a binary that differs is refused.
+	Pinned map[string]string `toml:"pinned"`
+	// Env names the host environment variables a plugin process gets; no
+	// other variable (no secret) reaches it.
+	Env []string `toml:"env"`
+	// HealthInterval between pings; a plugin that does not answer within
+	// HealthTimeout is restarted.
+	HealthInterval time.Duration `toml:"health_interval"`
+	HealthTimeout  time.Duration `toml:"health_timeout"`
+	// RestartBackoff is the first wait before a restart; it doubles up to
+	// MaxBackoff.
+	RestartBackoff time.Duration `toml:"restart_backoff"`
+	MaxBackoff     time.Duration `toml:"max_backoff"`
+	// MaxCrashes within CrashWindow disable a plugin until an admin
+	// enables it again.
+	MaxCrashes  int           `toml:"max_crashes"`
+	CrashWindow time.Duration `toml:"crash_window"`
+}
+
 // Default returns the configuration used when no file sets anything.
 func Default() Config {
 	return Config{
@@ -136,6 +164,10 @@ func Default() Config {
 		Log:      Log{Level: "info", Format: "text"},
 		Analytics: Analytics{Churn: "inactivity", ChurnDays: 90, PAliveThreshold: 0.3, Unit: "week",
 			HorizonDays: 365, AnnualDiscountRate: 0.10, RefitEvery: 6 * time.Hour, PollInterval: time.Second},
+		Plugins: Plugins{Dir: "./plugins", Builtin: []string{}, Pinned: map[string]string{},
+			Env: []string{"PATH", "TZ", "LANG", "LC_ALL", "TMPDIR"}, HealthInterval: 10 * time.Second,
+			HealthTimeout: 3 * time.Second, RestartBackoff: time.Second, MaxBackoff: time.Minute,
+			MaxCrashes: 5, CrashWindow: 10 * time.Minute},
 	}
 }
 
@@ -263,6 +295,18 @@ func setString(f reflect.Value, val string) error {
 			return fmt.Errorf("%q is not a whole number", val)
 		}
 		f.SetInt(n)
+	case reflect.Slice:
+		if f.Type().Elem().Kind() != reflect.String {
+			return fmt.Errorf("unsupported type %s", f.Type())
+		}
+		// A list in the environment is comma-separated.
+		var items []string
+		for _, it := range strings.Split(val, ",") {
+			if it = strings.TrimSpace(it); it != "" {
+				items = append(items, it)
+			}
+		}
+		f.Set(reflect.ValueOf(append([]string{}, items...)))
 	case reflect.Float64:
 		x, err := strconv.ParseFloat(val, 64)
 		if err != nil {
@@ -368,6 +412,7 @@ func (c *Config) Validate() error {
 	if c.Analytics.PollInterval < time.Millisecond {
 		bad("analytics.poll_interval", "must be at least 1ms")
 	}
+	c.validatePlugins(bad)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -388,4 +433,57 @@ func (c *Config) Location() *time.Location {
 		return time.UTC
 	}
 	return l
+}
+
+// validatePlugins checks the [plugins] section.
+func (c *Config) validatePlugins(bad func(key, format string, args ...any)) {
+	p := c.Plugins
+	for _, n := range p.Builtin {
+		if !pluginName(n) {
+			bad("plugins.builtin", "%q is not a plugin name (lower-case letters, digits, '-')", n)
+		}
+	}
+	for n, sum := range p.Pinned {
+		if strings.ContainsAny(n, "/\\") || n == "" || n == "." || n == ".." {
+			bad("plugins.pinned", "%q must be a file name in plugins.dir", n)
+		}
+		if len(sum) != 64 || strings.Trim(strings.ToLower(sum), "0123456789abcdef") != "" {
+			bad("plugins.pinned", "%s: %q is not a SHA-256 in hex (64 characters; sha256sum prints it)", n, sum)
+		}
+	}
+	if len(p.Pinned) > 0 && strings.TrimSpace(p.Dir) == "" {
+		bad("plugins.dir", "must not be empty when plugins are pinned")
+	}
+	for _, e := range p.Env {
+		if e == "" || strings.ContainsAny(e, "= ") {
+			bad("plugins.env", "%q is not a variable name", e)
+		}
+	}
+	if p.HealthInterval < 10*time.Millisecond {
+		bad("plugins.health_interval", "must be at least 10ms")
+	}
+	if p.HealthTimeout < 10*time.Millisecond {
+		bad("plugins.health_timeout", "must be at least 10ms")
+	}
+	if p.RestartBackoff < time.Millisecond || p.MaxBackoff < p.RestartBackoff {
+		bad("plugins.restart_backoff", "must be at least 1ms and at most plugins.max_backoff")
+	}
+	if p.MaxCrashes < 1 {
+		bad("plugins.max_crashes", "must be at least 1")
+	}
+	if p.CrashWindow < time.Second {
+		bad("plugins.crash_window", "must be at least 1s")
+	}
+}
+
+func pluginName(n string) bool {
+	if n == "" || len(n) > 64 {
+		return false
+	}
+	for _, r := range n {
+		if !(r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-') {
+			return false
+		}
+	}
+	return true
 }
