@@ -183,7 +183,7 @@ type SegmentFacts struct {
 	LastPurchase  time.Time
 	RFMSegment    string
 	R, F, M       int
-	HasModel      bool // PAlive and CLV are predictions
+	HasModel      bool // PAlive is a prediction; CLV too when not negative (no spend model)
 	PAlive        float64
 	CLV           float64
 	// Count returns how many interactions of type t ("" for all) happened
@@ -641,7 +641,7 @@ func (r Rule) Match(c *Customer, f *SegmentFacts) bool {
 	case r.PAlive != nil:
 		return f.HasModel && compare(r.PAlive.Op, f.PAlive, r.PAlive.Value)
 	case r.CLV != nil:
-		return f.HasModel && compare(r.CLV.Op, f.CLV, r.CLV.Value)
+		return f.HasModel && f.CLV >= 0 && compare(r.CLV.Op, f.CLV, r.CLV.Value)
 	case r.FirstPurchase != nil:
 		if f.FirstPurchase.IsZero() {
 			return false

@@ -27,10 +27,10 @@ func (a *App) startSegments(ctx context.Context, facts segments.FactSource, wg *
 }
 
 // cmdSegments: retain segments list|show ID|count RULE|export ID.
-// Outside the server there is no running analytics engine, so the CLI
-// evaluates record conditions (tags, attributes, consent, fields) exactly
-// and behaviour conditions as if no events were known; list and export
-// read the membership the server keeps current.
+// count builds the analytics engine from the store first (like retain
+// analytics does), so behaviour conditions see every event, and fits the
+// models when the rule asks for predictions; list and export read the
+// membership the server keeps current.
 func cmdSegments(ctx context.Context, env *Env, args []string) error {
 	if len(args) == 0 {
 		return usageError{"missing subcommand (list, show, count or export)"}
@@ -87,7 +87,30 @@ func cmdSegments(ctx context.Context, env *Env, args []string) error {
 		if err != nil {
 			return err
 		}
-		if err := m.CatchUp(ctx); err != nil {
+		if r.Needs().Facts {
+			e, err := openAnalytics(ctx, cfg, a.Store, a.Log)
+			if err != nil {
+				return err
+			}
+			if err := e.CatchUp(ctx); err != nil {
+				return fmt.Errorf("analytics: %w", err)
+			}
+			if r.Needs().Model {
+				// Fit now: without a trusted model prediction rules match
+				// nobody, and the answer says why on standard error.
+				rep, err := e.Model(ctx)
+				if err != nil {
+					rep.Reason = err.Error()
+				}
+				if !rep.Trusted {
+					fmt.Fprintf(env.Stderr, "no trusted model, prediction conditions match nobody: %s\n", rep.Reason)
+				}
+			}
+			m = segments.New(a.Store, e, segments.Options{Location: cfg.Location(), Logger: a.Log})
+		}
+		// Load, not CatchUp: counting must not rewrite the stored
+		// membership of saved segments (that is the server's job).
+		if err := m.Load(ctx); err != nil {
 			return err
 		}
 		pv, err := m.Preview(ctx, r, 10)

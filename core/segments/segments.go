@@ -215,6 +215,18 @@ func (m *Maintainer) CatchUp(ctx context.Context) error {
 	return nil
 }
 
+// Load reads the customers and segments (the first build) and nothing
+// more: enough for Preview, without writing any membership. The CLI's
+// count uses it; CatchUp and Run then evaluate what is pending.
+func (m *Maintainer) Load(ctx context.Context) error {
+	m.loop.Lock()
+	defer m.loop.Unlock()
+	if m.built {
+		return nil
+	}
+	return m.build(ctx)
+}
+
 func (m *Maintainer) requeue(id core.ID) {
 	m.workMu.Lock()
 	m.recompute[id] = struct{}{}
@@ -335,7 +347,8 @@ func (m *Maintainer) factsOf(id core.ID, now time.Time) core.SegmentFacts {
 	}
 	sf.FirstPurchase, sf.LastPurchase = f.FirstPurchase, f.LastPurchase
 	sf.RFMSegment, sf.R, sf.F, sf.M = f.RFMSegment, f.R, f.F, f.M
-	sf.HasModel = f.PAlive >= 0 && f.CLV >= 0
+	// P(alive) can be trusted while the spend model is not (CLV −1).
+	sf.HasModel = f.PAlive >= 0
 	sf.PAlive, sf.CLV = f.PAlive, f.CLV
 	sf.Count = f.Count
 	return sf

@@ -15,13 +15,12 @@ import (
 	"github.com/retain-crm/retain/core/web"
 )
 
-// segApp is the harness with a real segments Maintainer wired in (without
-// an analytics engine: behaviour conditions see no facts; the maintainer's
-// own tests cover them).
+// segApp is the harness with a real segments Maintainer wired in, fed by
+// the harness's real analytics engine (caught up by newApp's seed).
 func segApp(t *testing.T) (*app, *segments.Maintainer) {
 	a := newApp(t)
-	m := segments.New(a.db, nil, segments.Options{Logger: slog.New(slog.DiscardHandler)})
-	srv, err := web.New(web.Deps{Config: a.cfg, Service: a.svc, Store: a.db, Imports: a.imp, Segments: m, Version: "test",
+	m := segments.New(a.db, a.an, segments.Options{Logger: slog.New(slog.DiscardHandler)})
+	srv, err := web.New(web.Deps{Config: a.cfg, Service: a.svc, Store: a.db, Imports: a.imp, Segments: m, Analytics: a.an, Version: "test",
 		Logger: slog.New(slog.DiscardHandler)})
 	if err != nil {
 		t.Fatal(err)
@@ -235,5 +234,40 @@ func TestSegmentsUI(t *testing.T) {
 	}
 	if rec := viewer.get(t, loc, nil); rec.Code != 404 {
 		t.Fatalf("after delete: %d", rec.Code)
+	}
+}
+
+// The live count changes nothing and is not audited; saving a segment is.
+func TestSegmentsPreviewNotAudited(t *testing.T) {
+	a, _ := segApp(t)
+	ctx := context.Background()
+	audited := func(action string) int {
+		t.Helper()
+		p, err := a.db.ListAudit(ctx, core.AuditQuery{Action: action, Limit: 100})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return len(p.Items)
+	}
+	for range 3 {
+		rec := a.do("POST", "/api/v1/segments/preview", "reader", strings.NewReader(`{"rule":{"tag":"vip"}}`), nil)
+		if rec.Code != 200 {
+			t.Fatalf("preview: %d %s", rec.Code, rec.Body)
+		}
+	}
+	// Behaviour facts come from the engine: Ann has a purchase in the seed.
+	rec := a.do("POST", "/api/v1/segments/preview", "reader", strings.NewReader(`{"rule":{"event":{"type":"purchase","op":"gte","value":1}},"sample":5}`), nil)
+	if rec.Code != 200 || !strings.Contains(rec.Body.String(), `"count":1`) {
+		t.Fatalf("behaviour preview: %d %s", rec.Code, rec.Body)
+	}
+	if n := audited("previewSegment"); n != 0 {
+		t.Errorf("%d audit entries for a preview", n)
+	}
+	rec = a.do("POST", "/api/v1/segments", "writer", strings.NewReader(`{"name":"VIP","rule":{"tag":"vip"}}`), nil)
+	if rec.Code != http.StatusCreated {
+		t.Fatalf("create: %d %s", rec.Code, rec.Body)
+	}
+	if n := audited("createSegment"); n != 1 {
+		t.Errorf("%d audit entries for a create, want 1", n)
 	}
 }
