@@ -35,6 +35,9 @@ type App struct {
 	// Analytics is the retention engine (derived from the change log like
 	// the index; Serve runs it).
 	Analytics *analytics.Engine
+
+	// trims cuts the change log only as far as every reader got.
+	trims *trimmer
 }
 
 // Paths inside the data folder.
@@ -51,7 +54,10 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 	if err != nil {
 		return nil, err
 	}
-	ix, err := search.Open(ctx, indexPath(cfg), st, search.Options{
+	// The index reports how far it got instead of trimming the log itself:
+	// other readers (analytics, segments) may be behind it (changelog.go).
+	searchFeed := &readerFeed{ChangeFeed: st}
+	ix, err := search.Open(ctx, indexPath(cfg), searchFeed, search.Options{
 		BatchSize: cfg.Search.BatchSize, PollInterval: cfg.Search.PollInterval, Logger: log,
 	})
 	if err != nil {
@@ -64,11 +70,17 @@ func Open(ctx context.Context, cfg config.Config, log *slog.Logger) (*App, error
 		st.Close()
 		return nil, err
 	}
-	return &App{
+	a := &App{
 		Cfg: cfg, Log: log, Store: st, Index: ix,
 		Service:   core.NewService(st, ix, cfg.Business.DefaultCallingCode),
 		Analytics: an,
-	}, nil
+		trims:     newTrimmer(st),
+	}
+	a.trims.add("search", searchFeed.applied.Load)
+	if an != nil {
+		a.trims.add("analytics", func() uint64 { return an.Status().Watermark })
+	}
+	return a, nil
 }
 
 // Close closes the index and then the store.

@@ -124,6 +124,11 @@ func (a *App) Serve(ctx context.Context, ready chan<- string) error {
 		defer wg.Done()
 		a.sweepSessions(workers)
 	}()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		a.trims.run(workers, time.Minute, log.Warn)
+	}()
 	if ready != nil {
 		ready <- ln.Addr().String()
 	}
