@@ -48,6 +48,10 @@ func TestBrowser(t *testing.T) {
 		{"search as you type", searchAsYouType},
 		{"customer page", customerPage},
 		{"add a note", addNote},
+		{"retention dashboard", dashboard},
+		{"customer analytics panel", customerAnalyticsPanel},
+		{"segment with a live count", segmentsFlow},
+		{"g d opens the dashboard", goDashboard},
 		{"phone width", phoneWidth},
 		{"import a file", importFile},
 		{"admin adds an agent", func(t *testing.T, b *tab) { addAgent(t, b, browser) }},
@@ -97,8 +101,6 @@ func firstRunSetup(t *testing.T, b *tab) {
 	if b.exists(`form[action="/setup"]`) {
 		t.Error("the setup link still shows the form after the first admin exists")
 	}
-	b.navigate("/")
-	b.screenshot("home")
 }
 
 // signOut uses the account menu's button.
@@ -293,17 +295,30 @@ func addNote(t *testing.T, b *tab) {
 }
 
 // phoneWidth: the customer list at 390×844 still shows the search and
-// the results (the table scrolls inside its wrapper, the page does not).
+// the results (the table scrolls inside its wrapper, the page does not);
+// the dashboard and the segment editor do not scroll sideways either.
 func phoneWidth(t *testing.T, b *tab) {
 	b.viewport(390, 844, true)
 	defer b.viewport(1280, 800, false)
 	b.navigate("/customers?q=" + b.s.prefix)
 	b.waitJS("results at phone width", `document.querySelector("#customer-results-list a[data-result]") !== null`)
-	if w := eval[int](b, `document.documentElement.scrollWidth - document.documentElement.clientWidth`); w > 1 {
-		t.Errorf("the customer list scrolls sideways by %dpx at phone width", w)
+	if w, who := b.overflow(); w > 1 {
+		t.Errorf("the customer list scrolls sideways by %dpx at phone width; sticking out: %q", w, who)
 	}
 	b.do(blur())
 	b.screenshot("customers-phone")
+	// The retention pages too: their charts and tables scroll inside
+	// their wrappers.
+	for _, p := range []string{"/dashboard", "/segments/new"} {
+		b.navigate(p)
+		b.waitJS("the page at phone width", `document.querySelector("main h1") !== null`)
+		if w, who := b.overflow(); w > 1 {
+			t.Errorf("%s scrolls sideways by %dpx at phone width; sticking out: %q", p, w, who)
+		}
+	}
+	b.navigate("/dashboard")
+	b.do(blur())
+	b.screenshot("dashboard-phone")
 }
 
 // addAgent: the admin adds an agent; the agent, in a separate browser
