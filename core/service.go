@@ -320,6 +320,16 @@ func (s *Service) Search(ctx context.Context, q SearchQuery) (SearchResults, err
 	default:
 		return SearchResults{}, FieldErr("scope", "must be customers or interactions")
 	}
+	// The index keeps times as int64 nanoseconds (years 1678–2261); a
+	// bound outside that cannot be expressed, so it is refused, not a 500.
+	for _, b := range []struct {
+		field string
+		t     time.Time
+	}{{"from", q.From}, {"to", q.To}} {
+		if y := b.t.Year(); !b.t.IsZero() && (y < 1900 || y > 2200) {
+			return SearchResults{}, FieldErr(b.field, "year %d is out of range (1900–2200)", y)
+		}
+	}
 	if s.Index == nil {
 		return SearchResults{}, ErrUnavailable
 	}

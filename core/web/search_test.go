@@ -43,6 +43,8 @@ func TestSearch(t *testing.T) {
 		{name: "bad scope", method: "GET", url: "/api/v1/search?q=a&scope=users", token: "search", status: 400, errCode: "invalid", field: "scope"},
 		{name: "limit too big", method: "GET", url: "/api/v1/search?q=a&limit=1000", token: "search", status: 400, errCode: "invalid", field: "limit"},
 		{name: "offset garbage", method: "GET", url: "/api/v1/search?q=a&offset=x", token: "search", status: 400, errCode: "invalid", field: "offset"},
+		{name: "far future from", method: "GET", url: "/api/v1/search?q=a&from=7000-01-01", token: "search", status: 400, errCode: "invalid", field: "from"},
+		{name: "ancient to", method: "GET", url: "/api/v1/search?q=a&to=0001-01-01", token: "search", status: 400, errCode: "invalid", field: "to"},
 		{name: "bad from", method: "GET", url: "/api/v1/search?q=a&from=yesterday", token: "search", status: 400, errCode: "invalid", field: "from"},
 		{name: "to before from", method: "GET", url: "/api/v1/search?q=a&from=2025-03-02&to=2025-03-01", token: "search", status: 400, errCode: "invalid", field: "to"},
 		{name: "bad customer id", method: "GET", url: "/api/v1/search?q=a&customer_id=-1", token: "search", status: 400, errCode: "invalid", field: "customer_id"},
