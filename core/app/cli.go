@@ -11,8 +11,8 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/retain-crm/retain/core"
 	"github.com/retain-crm/retain/core/config"
+	"github.com/retain-crm/retain/plugins/builtin"
 )
 
 // command is one subcommand of the retain binary.
@@ -175,8 +175,14 @@ func (f *flags) openApp(ctx context.Context, env *Env) (*App, error) {
 	return Open(ctx, cfg, NewLogger(cfg, env.Stderr))
 }
 
-func cmdPlugin(_ context.Context, _ *Env, _ []string) error {
-	return fmt.Errorf("%w: built-in plugins arrive with the plugins issue", core.ErrUnavailable)
+// cmdPlugin serves a built-in plugin: the plugin host starts the binary
+// again as `retain plugin serve NAME` (with go-plugin's handshake in the
+// environment), so each built-in runs in its own process.
+func cmdPlugin(_ context.Context, _ *Env, args []string) error {
+	if len(args) != 2 || args[0] != "serve" {
+		return usageError{"expected: serve NAME"}
+	}
+	return builtin.Serve(args[1])
 }
 
 // bulkLoad trades memory for speed in the bulk commands (import, demo):

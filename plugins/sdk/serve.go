@@ -3,6 +3,7 @@ package sdk
 import (
 	"fmt"
 	"os"
+	"time"
 
 	"github.com/hashicorp/go-hclog"
 	"github.com/hashicorp/go-plugin"
@@ -20,7 +21,19 @@ func Serve(impl Plugin) {
 		fmt.Fprintln(os.Stderr, "This is a retain plugin. The CRM starts it; it is not meant to be run by hand.")
 		os.Exit(1)
 	}
+	go exitWithParent(os.Getppid())
 	plugin.Serve(ServeConfig(impl))
+}
+
+// exitWithParent ends the plugin when the host is gone (its parent changes
+// to init or a subreaper), even if the host died without killing it.
+func exitWithParent(ppid int) {
+	for {
+		time.Sleep(time.Second)
+		if os.Getppid() != ppid {
+			os.Exit(0)
+		}
+	}
 }
 
 // ServeConfig is the go-plugin configuration Serve uses; tests and hosts

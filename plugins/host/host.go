@@ -1,0 +1,282 @@
+package host
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"slices"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
+
+	"github.com/retain-crm/retain/core"
+	"github.com/retain-crm/retain/core/config"
+	pb "github.com/retain-crm/retain/plugins/proto"
+	"github.com/retain-crm/retain/plugins/sdk"
+)
+
+// Data is what the Host API reads about customers (core.Service has it).
+type Data interface {
+	GetCustomer(ctx context.Context, id core.ID) (core.Customer, error)
+	Timeline(ctx context.Context, customerID core.ID, q core.TimelineQuery) (core.Page[core.Interaction], error)
+}
+
+// KV is the plugins' key-value store (store.DB has it).
+type KV interface {
+	PluginKVGet(ctx context.Context, plugin, key string) ([]byte, bool, error)
+	PluginKVPut(ctx context.Context, plugin, key string, value []byte) error
+	PluginKVDelete(ctx context.Context, plugin, key string) error
+	PluginKVList(ctx context.Context, plugin, prefix, cursor string, limit int) ([]core.KVPair, string, error)
+}
+
+// QueryFunc returns the ids of customers matching a segment rule.
+type QueryFunc func(ctx context.Context, ruleJSON, cursor string, limit int) ([]core.ID, string, error)
+
+// ActionsFunc applies a plugin's actions (idempotently by action id).
+type ActionsFunc func(ctx context.Context, plugin string, actions []*sdk.Action) ([]bool, error)
+
+// Options configure a Host. Data, KV, Query and Actions may be nil: the
+// corresponding Host API calls then answer Unimplemented.
+type Options struct {
+	Config config.Plugins
+	Specs  []Spec
+	Logger *slog.Logger
+	// Environ is the host environment the allowlist (Config.Env) picks
+	// from; nil means os.Environ().
+	Environ []string
+	Data    Data
+	KV      KV
+	Query   QueryFunc
+	Actions ActionsFunc
+	// Approved returns the grants an admin approved for a third-party
+	// plugin; a plugin gets what it asks for and is approved (built-ins get
+	// what they ask for). Nil approves nothing for third-party plugins.
+	Approved func(name string) core.PluginGrants
+	// PluginConfig returns a plugin's configuration (a JSON object); nil: {}.
+	PluginConfig func(name string) json.RawMessage
+	HostVersion  string
+	// CallTimeout bounds start-up calls (Describe, Configure); 0 means 10s.
+	CallTimeout time.Duration
+}
+
+// Host launches and supervises the plugins.
+type Host struct {
+	opts   Options
+	log    *slog.Logger
+	procs  map[string]*proc
+	names  []string
+	cancel context.CancelFunc
+	wg     sync.WaitGroup
+}
+
+var (
+	_ core.Channels = (*Host)(nil)
+	_ core.Plugins  = (*Host)(nil)
+)
+
+// New checks the specs; Start launches them.
+func New(opts Options) (*Host, error) {
+	if opts.Logger == nil {
+		opts.Logger = slog.Default()
+	}
+	if opts.Environ == nil {
+		opts.Environ = os.Environ()
+	}
+	if opts.CallTimeout == 0 {
+		opts.CallTimeout = 10 * time.Second
+	}
+	h := &Host{opts: opts, log: opts.Logger, procs: map[string]*proc{}}
+	for _, s := range opts.Specs {
+		if _, dup := h.procs[s.Name]; dup {
+			return nil, fmt.Errorf("%w: two plugins named %q", core.ErrConflict, s.Name)
+		}
+		p := &proc{h: h, spec: s, log: h.log.With("plugin", s.Name),
+			enable: make(chan struct{}, 1), disable: make(chan string, 1), poke: make(chan struct{}, 1)}
+		p.st = core.PluginStatus{Name: s.Name, Builtin: s.Builtin, State: core.PluginStopped}
+		if !s.Builtin {
+			p.st.Path, p.st.SHA256 = s.Path, s.SHA256
+		}
+		h.procs[s.Name] = p
+		h.names = append(h.names, s.Name)
+	}
+	sort.Strings(h.names)
+	return h, nil
+}
+
+// Start launches every plugin and supervises it until Stop.
+func (h *Host) Start(ctx context.Context) {
+	ctx, h.cancel = context.WithCancel(context.WithoutCancel(ctx))
+	for _, n := range h.names {
+		p := h.procs[n]
+		h.wg.Add(1)
+		go func() {
+			defer h.wg.Done()
+			p.run(ctx)
+		}()
+	}
+}
+
+// Stop stops every plugin and waits for their processes to end.
+func (h *Host) Stop() {
+	if h.cancel != nil {
+		h.cancel()
+	}
+	h.wg.Wait()
+}
+
+// Statuses reports every plugin, by name.
+func (h *Host) Statuses() []core.PluginStatus {
+	out := make([]core.PluginStatus, 0, len(h.names))
+	for _, n := range h.names {
+		out = append(out, h.procs[n].status())
+	}
+	return out
+}
+
+// Status reports one plugin.
+func (h *Host) Status(name string) (core.PluginStatus, bool) {
+	p, ok := h.procs[name]
+	if !ok {
+		return core.PluginStatus{}, false
+	}
+	return p.status(), true
+}
+
+// Enable starts a disabled plugin again, forgetting its crashes.
+func (h *Host) Enable(_ context.Context, name string) error {
+	p, ok := h.procs[name]
+	if !ok {
+		return core.NotFoundf("plugin %q", name)
+	}
+	select {
+	case p.enable <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// Disable stops a plugin until Enable.
+func (h *Host) Disable(_ context.Context, name, reason string) error {
+	p, ok := h.procs[name]
+	if !ok {
+		return core.NotFoundf("plugin %q", name)
+	}
+	if reason == "" {
+		reason = "disabled by an admin"
+	}
+	select {
+	case p.disable <- reason:
+	default:
+	}
+	return nil
+}
+
+// ChannelNames lists the channels the plugins declared, sorted.
+func (h *Host) ChannelNames() []string {
+	var out []string
+	for _, n := range h.names {
+		out = append(out, h.procs[n].status().Channels...)
+	}
+	sort.Strings(out)
+	return out
+}
+
+func (h *Host) channelProc(channel string) *proc {
+	for _, n := range h.names {
+		if slices.Contains(h.procs[n].status().Channels, channel) {
+			return h.procs[n]
+		}
+	}
+	return nil
+}
+
+// Send hands msg to the plugin serving channel (core.Channels).
+func (h *Host) Send(ctx context.Context, channel string, msg core.OutboundMessage) (string, error) {
+	p := h.channelProc(channel)
+	if p == nil {
+		return "", core.NotFoundf("no running plugin serves channel %q", channel)
+	}
+	m := &pb.Message{IdempotencyKey: msg.IdempotencyKey, Channel: channel, Subject: msg.Subject,
+		Text: msg.Text, Html: msg.HTML, Headers: msg.Headers, Metadata: msg.Metadata,
+		Recipient: &pb.Contact{Name: msg.Recipient.Name, Email: msg.Recipient.Email, Phone: msg.Recipient.Phone,
+			Address: msg.Recipient.Address, Locale: msg.Recipient.Locale}}
+	if msg.Recipient.CustomerID != 0 {
+		m.Recipient.CustomerId = msg.Recipient.CustomerID.String()
+	}
+	if msg.IdempotencyKey == "" {
+		return "", core.FieldErr("idempotency_key", "required")
+	}
+	ch, err := p.channel()
+	if err != nil {
+		return "", err
+	}
+	id, err := ch.Send(ctx, m)
+	if err != nil {
+		p.check(err)
+		return "", toCore(p.spec.Name, err)
+	}
+	return id, nil
+}
+
+// Channel returns the Channel client of plugin name while it runs (the
+// inbound webhook route uses ParseInbound through it). Errors are the
+// SDK's kinds; ToCore translates them.
+func (h *Host) Channel(name string) (sdk.Channel, error) {
+	p, ok := h.procs[name]
+	if !ok {
+		return nil, core.NotFoundf("plugin %q", name)
+	}
+	return p.channel()
+}
+
+// ToCore translates an SDK error kind from plugin into core's kinds.
+func ToCore(plugin string, err error) error { return toCore(plugin, err) }
+
+// toCore is the one translation from the SDK's error kinds (what crossed
+// the wire) to core's. Everything retrying may fix wraps ErrUnavailable.
+func toCore(plugin string, err error) error {
+	if err == nil {
+		return nil
+	}
+	kinds := []struct{ sdk, core error }{
+		{sdk.ErrRetryable, core.ErrUnavailable},
+		{context.DeadlineExceeded, core.ErrUnavailable},
+		{context.Canceled, core.ErrUnavailable},
+		{sdk.ErrInvalid, core.ErrInvalid},
+		{sdk.ErrPermanent, core.ErrInvalid},
+		{sdk.ErrUnimplemented, core.ErrInvalid},
+		{sdk.ErrPermissionDenied, core.ErrForbidden},
+		{sdk.ErrNotFound, core.ErrNotFound},
+		{sdk.ErrTooLarge, core.ErrTooLarge},
+	}
+	for _, k := range kinds {
+		if errors.Is(err, k.sdk) {
+			return fmt.Errorf("%w: plugin %s: %v", k.core, plugin, err)
+		}
+	}
+	return fmt.Errorf("%w: plugin %s: %v", core.ErrInvalid, plugin, err)
+}
+
+// clientConfig is the go-plugin configuration of one launch.
+func (h *Host) clientConfig(p *proc) *plugin.ClientConfig {
+	return &plugin.ClientConfig{
+		HandshakeConfig:  sdk.Handshake(),
+		VersionedPlugins: map[int]plugin.PluginSet{pb.ProtocolVersion: sdk.ClientPluginSet()},
+		Cmd:              command(p.spec, h.opts.Environ, h.opts.Config.Env),
+		SkipHostEnv:      true,
+		AutoMTLS:         true,
+		AllowedProtocols: []plugin.Protocol{plugin.ProtocolGRPC},
+		StartTimeout:     h.opts.CallTimeout,
+		Logger:           hclogToSlog(p.log),
+		SyncStdout:       &lineLogger{log: p.log, stream: "stdout"},
+		SyncStderr:       &lineLogger{log: p.log, stream: "stderr"},
+		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
+			grpc.MaxCallRecvMsgSize(sdk.MaxMessageBytes), grpc.MaxCallSendMsgSize(sdk.MaxMessageBytes))},
+	}
+}

@@ -1,0 +1,364 @@
+package host
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"slices"
+	"sync"
+	"time"
+
+	"github.com/hashicorp/go-plugin"
+
+	"github.com/retain-crm/retain/core"
+	"github.com/retain-crm/retain/plugins/sdk"
+)
+
+// proc is one supervised plugin: at most one process at a time.
+type proc struct {
+	h    *Host
+	spec Spec
+	log  *slog.Logger
+
+	enable  chan struct{}
+	disable chan string
+	poke    chan struct{} // check health now (a call failed)
+
+	mu     sync.Mutex
+	st     core.PluginStatus
+	client *plugin.Client
+	plug   *sdk.PluginClient
+	ch     *sdk.ChannelClient
+	pack   *sdk.PackClient
+	gen    int // starts so far; tests wait for it to move
+}
+
+// disabled is why run stops restarting a plugin.
+type disabled struct{ reason string }
+
+func (d disabled) Error() string { return d.reason }
+
+func (p *proc) status() core.PluginStatus {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	st := p.st
+	st.Kinds = slices.Clone(st.Kinds)
+	st.Channels = slices.Clone(st.Channels)
+	return st
+}
+
+// Generation is how many times the plugin has been started.
+func (p *proc) generation() int {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.gen
+}
+
+func (p *proc) set(f func(st *core.PluginStatus)) {
+	p.mu.Lock()
+	f(&p.st)
+	p.mu.Unlock()
+}
+
+// channel returns the Channel client while the plugin runs.
+func (p *proc) channel() (sdk.Channel, error) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	switch {
+	case p.ch == nil && (p.st.State == core.PluginRunning || p.st.State == core.PluginDegraded):
+		return nil, core.Invalidf("plugin %s is not a channel", p.spec.Name)
+	case p.ch == nil || p.st.State == core.PluginStarting:
+		return nil, fmt.Errorf("%w: plugin %s is %s", core.ErrUnavailable, p.spec.Name, p.st.State)
+	}
+	return p.ch, nil
+}
+
+// check asks the supervisor to ping now when a call failed in a way that
+// may mean the process died.
+func (p *proc) check(err error) {
+	if sdk.IsRetryable(err) {
+		select {
+		case p.poke <- struct{}{}:
+		default:
+		}
+	}
+}
+
+// run starts the plugin and keeps it running until ctx ends.
+func (p *proc) run(ctx context.Context) {
+	cfg := p.h.opts.Config
+	backoff := cfg.RestartBackoff
+	var crashes []time.Time
+	for ctx.Err() == nil {
+		startedAt := time.Now()
+		err := p.start(ctx)
+		if err == nil {
+			err = p.watch(ctx)
+		}
+		p.kill(ctx.Err() != nil)
+		if ctx.Err() != nil {
+			p.set(func(st *core.PluginStatus) { st.State, st.PID = core.PluginStopped, 0 })
+			return
+		}
+		if time.Since(startedAt) > cfg.CrashWindow {
+			backoff = cfg.RestartBackoff // it ran well for a while
+		}
+		var d disabled
+		var r errRefused
+		switch {
+		case errors.As(err, &d):
+		case errors.As(err, &r):
+			d = disabled{r.msg}
+		default:
+			now := time.Now()
+			crashes = append(crashes, now)
+			crashes = slices.DeleteFunc(crashes, func(t time.Time) bool { return now.Sub(t) > cfg.CrashWindow })
+			if len(crashes) >= cfg.MaxCrashes {
+				d = disabled{fmt.Sprintf("crashed %d times within %s; last: %v", len(crashes), cfg.CrashWindow, err)}
+			}
+		}
+		p.set(func(st *core.PluginStatus) {
+			st.LastError, st.LastErrorAt, st.PID = err.Error(), time.Now().UTC(), 0
+		})
+		if d.reason != "" {
+			p.log.Error("plugin disabled", "reason", d.reason)
+			p.set(func(st *core.PluginStatus) { st.State, st.DisabledReason = core.PluginDisabled, d.reason })
+			select {
+			case <-ctx.Done():
+				continue
+			case <-p.enable:
+				crashes, backoff = nil, cfg.RestartBackoff
+				p.set(func(st *core.PluginStatus) { st.DisabledReason = "" })
+				p.drain()
+				continue
+			}
+		}
+		p.log.Warn("plugin failed; restarting", "error", err, "backoff", backoff)
+		p.set(func(st *core.PluginStatus) { st.State = core.PluginRestarting; st.Restarts++ })
+		select {
+		case <-ctx.Done():
+		case <-time.After(backoff):
+		case reason := <-p.disable:
+			p.set(func(st *core.PluginStatus) { st.State, st.DisabledReason = core.PluginDisabled, reason })
+			select {
+			case <-ctx.Done():
+			case <-p.enable:
+				crashes, backoff = nil, cfg.RestartBackoff
+				p.set(func(st *core.PluginStatus) { st.DisabledReason = "" })
+			}
+			continue
+		}
+		backoff = min(2*backoff, cfg.MaxBackoff)
+	}
+}
+
+// drain forgets a disable request that arrived while disabled.
+func (p *proc) drain() {
+	select {
+	case <-p.disable:
+	default:
+	}
+}
+
+// start launches the process, checks the manifest and configures it.
+func (p *proc) start(ctx context.Context) error {
+	p.set(func(st *core.PluginStatus) { st.State = core.PluginStarting })
+	if p.spec.SHA256 != "" {
+		if _, err := verify(p.spec); err != nil {
+			return err
+		}
+	}
+	client := plugin.NewClient(p.h.clientConfig(p))
+	p.mu.Lock()
+	p.client, p.gen = client, p.gen+1
+	p.mu.Unlock()
+	rpc, err := client.Client()
+	if err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	raw, err := rpc.Dispense("plugin")
+	if err != nil {
+		return fmt.Errorf("start: %w", err)
+	}
+	plug := raw.(*sdk.PluginClient)
+	cctx, cancel := context.WithTimeout(ctx, p.h.opts.CallTimeout)
+	defer cancel()
+	m, err := plug.Describe(cctx)
+	if err != nil {
+		return fmt.Errorf("describe: %w", err)
+	}
+	if err := p.checkManifest(m); err != nil {
+		return err
+	}
+	grants := p.effectiveGrants(m.GetGrants())
+	var ch *sdk.ChannelClient
+	var pack *sdk.PackClient
+	var kinds []string
+	for _, k := range m.GetKinds() {
+		switch k {
+		case sdk.KindChannel:
+			raw, err := rpc.Dispense("channel")
+			if err != nil {
+				return fmt.Errorf("start: %w", err)
+			}
+			ch, kinds = raw.(*sdk.ChannelClient), append(kinds, "channel")
+		case sdk.KindPack:
+			raw, err := rpc.Dispense("pack")
+			if err != nil {
+				return fmt.Errorf("start: %w", err)
+			}
+			pack, kinds = raw.(*sdk.PackClient), append(kinds, "pack")
+		}
+	}
+	conf := json.RawMessage("{}")
+	if p.h.opts.PluginConfig != nil {
+		if c := p.h.opts.PluginConfig(p.spec.Name); len(c) > 0 {
+			conf = c
+		}
+	}
+	api := &hostAPI{h: p.h, plugin: p.spec.Name, grants: grants}
+	if err := plug.Configure(cctx, conf, api); err != nil {
+		if errors.Is(err, sdk.ErrInvalid) {
+			return errRefused{fmt.Sprintf("configuration refused: %v", err)}
+		}
+		return fmt.Errorf("configure: %w", err)
+	}
+	channels := m.GetChannels()
+	if ch != nil && len(channels) == 0 {
+		channels = []string{m.GetName()}
+	}
+	if ch == nil {
+		channels = nil
+	}
+	pid := 0
+	if rc := client.ReattachConfig(); rc != nil {
+		pid = rc.Pid
+	}
+	p.mu.Lock()
+	p.plug, p.ch, p.pack = plug, ch, pack
+	p.st.Version, p.st.Kinds, p.st.Channels, p.st.PID = m.GetVersion(), kinds, slices.Clone(channels), pid
+	p.st.Grants, p.st.ConfigSchema, p.st.Events = grants, m.GetConfigSchemaJson(), slices.Clone(m.GetEvents())
+	p.st.State, p.st.StartedAt, p.st.LastHealthy, p.st.Health = core.PluginRunning, time.Now().UTC(), time.Now().UTC(), ""
+	p.mu.Unlock()
+	p.log.Info("plugin started", "version", m.GetVersion(), "pid", pid, "kinds", kinds)
+	return nil
+}
+
+// checkManifest refuses a manifest the host cannot honour.
+func (p *proc) checkManifest(m *sdk.Manifest) error {
+	if m.GetName() != p.spec.Name {
+		return errRefused{fmt.Sprintf("plugin calls itself %q but was started as %q", m.GetName(), p.spec.Name)}
+	}
+	if len(m.GetKinds()) == 0 {
+		return errRefused{"manifest names no kind (channel or pack)"}
+	}
+	for _, k := range m.GetKinds() {
+		if k != sdk.KindChannel && k != sdk.KindPack {
+			return errRefused{fmt.Sprintf("manifest names unknown kind %v", k)}
+		}
+	}
+	if s := m.GetConfigSchemaJson(); s != "" && !json.Valid([]byte(s)) {
+		return errRefused{"config_schema_json is not JSON"}
+	}
+	for _, f := range m.GetGrants().GetCustomerFields() {
+		if !knownField(f) {
+			return errRefused{fmt.Sprintf("grants name unknown customer field %q", f)}
+		}
+	}
+	for _, c := range m.GetGrants().GetCapabilities() {
+		if !slices.Contains([]string{sdk.CapTimeline, sdk.CapQuery, sdk.CapKV, sdk.CapActions}, c) {
+			return errRefused{fmt.Sprintf("grants name unknown capability %q", c)}
+		}
+	}
+	return nil
+}
+
+// effectiveGrants: a built-in gets what it asks for (it is part of the
+// reviewed binary); a third-party plugin what it asks for and an admin
+// approved.
+func (p *proc) effectiveGrants(asked *sdk.Grants) core.PluginGrants {
+	g := core.PluginGrants{CustomerFields: slices.Clone(asked.GetCustomerFields()),
+		Capabilities: slices.Clone(asked.GetCapabilities())}
+	if p.spec.Builtin {
+		return g
+	}
+	var ok core.PluginGrants
+	if p.h.opts.Approved != nil {
+		ok = p.h.opts.Approved(p.spec.Name)
+	}
+	keep := func(have []string, allowed []string) []string {
+		return slices.DeleteFunc(have, func(x string) bool { return !slices.Contains(allowed, x) })
+	}
+	return core.PluginGrants{CustomerFields: keep(g.CustomerFields, ok.CustomerFields),
+		Capabilities: keep(g.Capabilities, ok.Capabilities)}
+}
+
+// watch pings the plugin until it fails, ctx ends or it is disabled.
+func (p *proc) watch(ctx context.Context) error {
+	cfg := p.h.opts.Config
+	t := time.NewTicker(cfg.HealthInterval)
+	defer t.Stop()
+	p.mu.Lock()
+	client, plug := p.client, p.plug
+	p.mu.Unlock()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case reason := <-p.disable:
+			return disabled{reason}
+		case <-t.C:
+		case <-p.poke:
+		}
+		if client.Exited() {
+			return errors.New("plugin process exited")
+		}
+		hctx, cancel := context.WithTimeout(ctx, cfg.HealthTimeout)
+		err := plug.Health(hctx)
+		cancel()
+		var he *sdk.HealthError
+		switch {
+		case err == nil:
+			p.set(func(st *core.PluginStatus) {
+				st.State, st.Health, st.LastHealthy = core.PluginRunning, "", time.Now().UTC()
+			})
+		case errors.As(err, &he):
+			p.set(func(st *core.PluginStatus) { st.State, st.Health = core.PluginDegraded, he.Message })
+		case ctx.Err() != nil:
+			return ctx.Err()
+		case errors.Is(err, context.DeadlineExceeded):
+			return fmt.Errorf("plugin hung: no answer to the health check within %s", cfg.HealthTimeout)
+		default:
+			if client.Exited() {
+				return errors.New("plugin process exited")
+			}
+			return fmt.Errorf("health check failed: %w", err)
+		}
+	}
+}
+
+// kill ends the current process. graceful asks it to shut down first (host
+// stopping); otherwise it has crashed or hung and is killed at once, with
+// its whole process group.
+func (p *proc) kill(graceful bool) {
+	p.mu.Lock()
+	client := p.client
+	pid := p.st.PID
+	p.client, p.plug, p.ch, p.pack = nil, nil, nil, nil
+	p.mu.Unlock()
+	if client == nil {
+		return
+	}
+	if pid == 0 {
+		if rc := client.ReattachConfig(); rc != nil {
+			pid = rc.Pid
+		}
+	}
+	if !graceful {
+		killGroup(pid)
+	}
+	client.Kill()
+	killGroup(pid) // children the plugin started
+}

@@ -1,0 +1,5 @@
+package host_test
+
+import "github.com/retain-crm/retain/plugins/sdk"
+
+type pbInbound = sdk.InboundRequest
