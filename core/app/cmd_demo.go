@@ -19,8 +19,17 @@ func cmdDemo(ctx context.Context, env *Env, args []string) error {
 	customers := f.Int("customers", 300, "customers per industry")
 	interactions := f.Int("interactions", 0, "interactions per industry (0: about ten per customer)")
 	seed := f.Int64("seed", 1, "random seed; the same seed gives the same data")
+	end := f.String("end", "", "last day of the history, YYYY-MM-DD (default: now, so the current period has data)")
 	if err := f.parse(args); err != nil {
 		return err
+	}
+	endDay := demoEnd()
+	if *end != "" {
+		t, err := time.Parse(time.DateOnly, *end)
+		if err != nil {
+			return usageError{fmt.Sprintf("--end %q: expected YYYY-MM-DD", *end)}
+		}
+		endDay = t.AddDate(0, 0, 1)
 	}
 	inds, err := parseIndustries(*industry)
 	if err != nil {
@@ -40,7 +49,9 @@ func cmdDemo(ctx context.Context, env *Env, args []string) error {
 	bulkLoad()
 	svc := core.NewService(a.Store, nil, a.Cfg.Business.DefaultCallingCode)
 	for _, ind := range inds {
-		if err := loadDemo(ctx, svc, demo.Options{Industry: ind, Customers: *customers, Interactions: *interactions, Seed: *seed}, env.Stderr); err != nil {
+		o := demo.Options{Industry: ind, Customers: *customers, Interactions: *interactions, Seed: *seed,
+			End: endDay, Currency: a.Cfg.Business.Currency}
+		if err := loadDemo(ctx, svc, o, env.Stderr); err != nil {
 			return err
 		}
 	}
@@ -151,7 +162,12 @@ func loadDemo(ctx context.Context, svc *core.Service, o demo.Options, progress i
 }
 
 // demoOptions is what `retain serve --demo` loads: a few hundred customers
-// per industry, enough to explore every page.
-func demoOptions(ind demo.Industry) demo.Options {
-	return demo.Options{Industry: ind, Customers: 300, Seed: 1}
+// per industry, enough to explore every page. Money is in the business's
+// currency (the analytics count that currency only) and the history ends
+// today, so the dashboard's current period is not empty.
+func demoOptions(ind demo.Industry, currency string) demo.Options {
+	return demo.Options{Industry: ind, Customers: 300, Seed: 1, End: demoEnd(), Currency: currency}
 }
+
+// today is the start of the next UTC day: demo histories end "now".
+func demoEnd() time.Time { return time.Now().UTC().Truncate(24*time.Hour).AddDate(0, 0, 1) }

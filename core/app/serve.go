@@ -38,7 +38,7 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 			svc := core.NewService(a.Store, nil, cfg.Business.DefaultCallingCode)
 			inds, _ := parseIndustries("all")
 			for _, ind := range inds {
-				if err := loadDemo(ctx, svc, demoOptions(ind), env.Stderr); err != nil {
+				if err := loadDemo(ctx, svc, demoOptions(ind, a.Cfg.Business.Currency), env.Stderr); err != nil {
 					return err
 				}
 			}
