@@ -49,6 +49,7 @@ type dashView struct {
 	CohortNote  string
 
 	RFMGrid     template.HTML
+	RFMCells    [5][5]rfmCell // the grid's numbers as a table, recency 5 first
 	RFMSegments []rfmSegmentRow
 	RFMScored   int
 
@@ -413,6 +414,11 @@ func (s *Server) fillRFM(v *dashView, r *retention.RFMResult) {
 	a := NewAPIRFM(r, 0, "", false)
 	v.RFMScored = a.Scored
 	var grid [5][5]rfmCell
+	for r := range grid {
+		for f := range grid[r] {
+			grid[r][f].R, grid[r][f].F = r+1, f+1
+		}
+	}
 	for _, c := range a.Grid {
 		share := 0.0
 		if a.Scored > 0 {
@@ -420,6 +426,9 @@ func (s *Server) fillRFM(v *dashView, r *retention.RFMResult) {
 		}
 		grid[c.R-1][c.F-1] = rfmCell{R: c.R, F: c.F, Customers: c.Customers, Segment: c.Segment, Share: share,
 			Revenue: s.moneyF(float64(c.Revenue), r.Currency)}
+	}
+	for i := range grid {
+		v.RFMCells[i] = grid[4-i]
 	}
 	v.RFMGrid = rfmGridSVG("chart-rfm", "RFM grid: customers by recency and frequency score",
 		"25 cells: recency score 5 (bought most recently) at the top to 1 at the bottom, frequency score 1 (fewest orders) on the left to 5 on the right; each cell shows its customers and their revenue.",
