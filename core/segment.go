@@ -665,6 +665,43 @@ func (r Rule) Match(c *Customer, f *SegmentFacts) bool {
 	return false
 }
 
+// MatchRecord decides r from the customer record alone when it can:
+// known is false when the answer depends on behaviour facts (events, RFM,
+// predictions, first purchase). f gives only Now and Loc. When known, the
+// answer equals Match with any facts, so a caller may skip looking facts
+// up ("bought twice in 90 days and created in the last 30 days" needs no
+// facts for customers created earlier).
+func (r Rule) MatchRecord(c *Customer, f *SegmentFacts) (match, known bool) {
+	switch {
+	case r.All != nil:
+		known = true
+		for i := range r.All {
+			m, k := r.All[i].MatchRecord(c, f)
+			if k && !m {
+				return false, true
+			}
+			known = known && k
+		}
+		return true, known
+	case r.Any != nil:
+		known = true
+		for i := range r.Any {
+			m, k := r.Any[i].MatchRecord(c, f)
+			if k && m {
+				return true, true
+			}
+			known = known && k
+		}
+		return false, known
+	case r.Not != nil:
+		m, k := r.Not.MatchRecord(c, f)
+		return !m, k
+	case r.Event != nil, r.RFM != nil, r.PAlive != nil, r.CLV != nil, r.FirstPurchase != nil:
+		return false, false
+	}
+	return r.Match(c, f), true
+}
+
 func (f *SegmentFacts) location() *time.Location {
 	if f.Loc == nil {
 		return time.UTC

@@ -139,6 +139,31 @@ func TestRuleMatch(t *testing.T) {
 		if got := r.Match(c, none); got != tc.bare {
 			t.Errorf("%s without facts: got %v, want %v", tc.rule, got, tc.bare)
 		}
+		// Decided from the record alone: the same answer as with facts
+		// and without; undecided exactly when facts change the answer or
+		// the rule asks for them.
+		m, known := r.MatchRecord(c, none)
+		if known && (m != tc.want || m != tc.bare) {
+			t.Errorf("%s: MatchRecord %v, want %v", tc.rule, m, tc.want)
+		}
+		if !known && !r.Needs().Facts {
+			t.Errorf("%s: record rule not decided by MatchRecord", tc.rule)
+		}
+	}
+	for _, tc := range []struct {
+		rule         string
+		match, known bool
+	}{
+		{`{"all":[{"tag":"gold"},{"event":{"type":"purchase","op":"gte","value":1}}]}`, false, true},
+		{`{"all":[{"tag":"vip"},{"event":{"type":"purchase","op":"gte","value":1}}]}`, false, false},
+		{`{"any":[{"tag":"vip"},{"p_alive":{"op":"lt","value":0.5}}]}`, true, true},
+		{`{"any":[{"tag":"gold"},{"p_alive":{"op":"lt","value":0.5}}]}`, false, false},
+		{`{"not":{"all":[{"field":{"name":"created_at","op":"within_days","days":5}},{"rfm":{"r":5}}]}}`, true, true},
+	} {
+		r, _ := ParseRule([]byte(tc.rule))
+		if m, known := r.MatchRecord(c, none); known != tc.known || (known && m != tc.match) {
+			t.Errorf("%s: MatchRecord %v %v, want %v %v", tc.rule, m, known, tc.match, tc.known)
+		}
 	}
 }
 
@@ -190,7 +215,10 @@ func FuzzParseRule(f *testing.F) {
 		if err := r.Validate("rule"); err != nil {
 			t.Fatalf("parsed rule does not validate: %v", err)
 		}
-		r.Match(c, facts)
+		withFacts, without := r.Match(c, facts), r.Match(c, &SegmentFacts{})
+		if m, known := r.MatchRecord(c, &SegmentFacts{}); known && (m != withFacts || m != without) {
+			t.Fatalf("MatchRecord decided %v, Match says %v with facts and %v without", m, withFacts, without)
+		}
 		r.Match(&Customer{}, &SegmentFacts{})
 		r.Needs()
 	})

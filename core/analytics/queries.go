@@ -353,7 +353,11 @@ func (e *Engine) reasons(st *state) []ChurnReason {
 }
 
 // facts returns one customer's facts; the closures read a private copy.
-func (e *Engine) facts(id core.ID) (Facts, bool) {
+func (e *Engine) facts(id core.ID) (Facts, bool) { return e.factsOf(id, true) }
+
+// factsOf is facts; without scores it leaves out P(alive), CLV and the RFM
+// scores (PAlive and CLV −1, R F M 0), which cost most of a call.
+func (e *Engine) factsOf(id core.ID, scores bool) (Facts, bool) {
 	st, unlock, err := e.readState()
 	if err != nil {
 		return Facts{}, false
@@ -379,7 +383,7 @@ func (e *Engine) facts(id core.ID) (Facts, bool) {
 		o, g := c.buysIn(minDay, maxDay)
 		f.Orders, f.Revenue = o, satAdd(g, -c.refundsIn(minDay, maxDay))
 	}
-	if m := e.model.Load(); m != nil && m.trusted && len(c.buys) > 0 {
+	if m := e.model.Load(); scores && m != nil && m.trusted && len(c.buys) > 0 {
 		s, _ := c.summary(max(today, c.buys[0].day), 0, e.opt.Unit.Days())
 		f.PAlive = m.bg.PAlive(s.X, s.Tx, s.T)
 		if m.gg != nil {
@@ -395,9 +399,11 @@ func (e *Engine) facts(id core.ID) (Facts, bool) {
 			}
 		}
 	}
-	if r, fr, m, ok := e.rfmValues(c, today); ok {
-		f.R, f.F, f.M = st.rank.scores(r, fr, m)
-		f.RFMSegment = retention.SegmentOf(f.R, f.F)
+	if scores {
+		if r, fr, m, ok := e.rfmValues(c, today); ok {
+			f.R, f.F, f.M = st.rank.scores(r, fr, m)
+			f.RFMSegment = retention.SegmentOf(f.R, f.F)
+		}
 	}
 	// Type numbers are looked up now: the table only grows, and a type
 	// unknown now has no records in the copy.

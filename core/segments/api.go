@@ -65,13 +65,16 @@ func (m *Maintainer) match(ctx context.Context, rule core.Rule, sample int, prog
 				if rn.any {
 					p.fill(&c, &ps.strs, rn)
 				}
-				f := &none
-				var ff core.SegmentFacts
-				if needs.Facts {
-					ff = m.factsOf(ps.ids[i], now)
-					f = &ff
+				var in bool
+				if !needs.Facts {
+					in = rule.Match(&c, &none)
+				} else if r, known := rule.MatchRecord(&c, &none); known {
+					in = r // decided by the record: no facts lookup
+				} else {
+					ff := m.factsOf(ps.ids[i], now, needs.Model)
+					in = rule.Match(&c, &ff)
 				}
-				if rule.Match(&c, f) {
+				if in {
 					pt.count++
 					if collect || len(pt.ids) < sample {
 						pt.ids = append(pt.ids, ps.ids[i])

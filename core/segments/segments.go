@@ -39,7 +39,10 @@ type FactSource interface {
 	Status() analytics.Status
 }
 
-var _ FactSource = (*analytics.Engine)(nil)
+var (
+	_ FactSource  = (*analytics.Engine)(nil)
+	_ eventFacter = (*analytics.Engine)(nil) // keep the fast path
+)
 
 // Options tune the Maintainer.
 type Options struct {
@@ -335,13 +338,27 @@ func (m *Maintainer) applyChanges(ctx context.Context) (map[core.ID]struct{}, er
 	}
 }
 
-// facts converts the engine's facts of one customer.
-func (m *Maintainer) factsOf(id core.ID, now time.Time) core.SegmentFacts {
+// eventFacter is the optional, cheaper part of a FactSource: facts
+// without P(alive), CLV and RFM scores (*analytics.Engine has it).
+type eventFacter interface {
+	EventFacts(id core.ID) (analytics.Facts, bool)
+}
+
+// factsOf converts the engine's facts of one customer. Without scores (the
+// rule reads no model output or RFM cell) it asks for the event facts
+// only, when the source can give them: most of a Facts call is the scores.
+func (m *Maintainer) factsOf(id core.ID, now time.Time, scores bool) core.SegmentFacts {
 	sf := core.SegmentFacts{Now: now, Loc: m.opt.Location}
 	if m.facts == nil {
 		return sf
 	}
-	f, ok := m.facts.Facts(id)
+	var f analytics.Facts
+	var ok bool
+	if ef, light := m.facts.(eventFacter); light && !scores {
+		f, ok = ef.EventFacts(id)
+	} else {
+		f, ok = m.facts.Facts(id)
+	}
 	if !ok {
 		return sf
 	}
@@ -379,8 +396,11 @@ func (m *Maintainer) evaluateSome(ctx context.Context, dirty, skip map[core.ID]s
 			in := false
 			if p != nil {
 				p.fill(&scratch, &m.profiles.strs, st.rn)
-				f := m.factsOf(id, now)
-				in = st.seg.Rule.Match(&scratch, &f)
+				var known bool
+				if in, known = st.seg.Rule.MatchRecord(&scratch, &core.SegmentFacts{Now: now, Loc: m.opt.Location}); !known {
+					f := m.factsOf(id, now, st.needs.Model)
+					in = st.seg.Rule.Match(&scratch, &f)
+				}
 			}
 			_, was := st.members[id]
 			switch {

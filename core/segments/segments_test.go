@@ -280,6 +280,21 @@ func propertyRun(t *testing.T, seed uint64) (modelUsed bool) {
 				t.Fatalf("step %d, segment %s: preview %+v %v, want %d", step, s.Name, pv, err, len(want[s.ID]))
 			}
 		}
+		// The cheaper EventFacts (used for rules without predictions)
+		// agrees with Facts on everything but the scores.
+		for _, id := range ids {
+			ef, eok := eng.EventFacts(id)
+			f, ok := eng.Facts(id)
+			if eok != ok || !ok {
+				continue
+			}
+			en, es := ef.Count(core.TypePurchase, 90)
+			n, sum := f.Count(core.TypePurchase, 90)
+			if ef.Orders != f.Orders || ef.Revenue != f.Revenue || !ef.FirstPurchase.Equal(f.FirstPurchase) ||
+				!ef.LastPurchase.Equal(f.LastPurchase) || en != n || es != sum || ef.PAlive != -1 || ef.CLV != -1 || ef.R != 0 {
+				t.Fatalf("step %d: EventFacts(%d) %+v, Facts %+v", step, id, ef, f)
+			}
+		}
 		if errs := db.Check(ctx); len(errs) > 0 {
 			t.Fatalf("store check: %v", errs)
 		}
