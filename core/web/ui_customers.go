@@ -124,7 +124,8 @@ func (s *Server) listCustomersUI(c *echo.Context, d *custListData) error {
 	cursor := q.Get("cursor")
 	d.AtStart = cursor == ""
 	defer func() { d.FirstURL = d.pageURL("") }()
-	if done, err := s.custSegmentFilter(c, d, valid("segment"), cursor); done || err != nil {
+	seg, done, err := s.custSegmentFilter(c, d, valid("segment"), cursor)
+	if done || err != nil {
 		return err
 	}
 	if len(d.Q) > 500 {
@@ -166,6 +167,9 @@ func (s *Server) listCustomersUI(c *echo.Context, d *custListData) error {
 	d.Search = d.Q != ""
 	if !d.Search {
 		d.Scanning = !from.IsZero() || !to.IsZero()
+		if seg != nil {
+			return s.scanSegment(c, d, seg, tag, cursor, from, to) // ui_segments.go
+		}
 		return s.scanCustomers(c, d, tag, cursor, from, to)
 	}
 
@@ -181,11 +185,17 @@ func (s *Server) listCustomersUI(c *echo.Context, d *custListData) error {
 	if tag != "" {
 		sq.Tags = []string{tag}
 	}
-	res, err := s.svc.Search(ctx(c), sq)
+	var res core.SearchResults
+	next := -1 // with a segment: where the next page's search starts
+	if seg != nil {
+		res, next, err = s.searchSegment(c, sq, seg.filter) // ui_segments.go
+	} else {
+		res, err = s.svc.Search(ctx(c), sq)
+	}
 	if err != nil {
 		return err
 	}
-	d.Total, d.ShowTotal = res.Total, true
+	d.Total, d.ShowTotal = res.Total, seg == nil
 	ids := make([]core.ID, 0, len(res.Hits))
 	for _, h := range res.Hits {
 		if h.Kind == core.KindCustomer {
@@ -219,7 +229,9 @@ func (s *Server) listCustomersUI(c *echo.Context, d *custListData) error {
 		pick(&r.ExternalID, "ext")
 		d.Rows = append(d.Rows, r)
 	}
-	if len(res.Hits) == custPageSize && offset+custPageSize < min(res.Total, custMaxOffset) {
+	if next > 0 {
+		d.NextURL = d.pageURL("o" + strconv.Itoa(next))
+	} else if seg == nil && len(res.Hits) == custPageSize && offset+custPageSize < min(res.Total, custMaxOffset) {
 		d.NextURL = d.pageURL("o" + strconv.Itoa(offset+custPageSize))
 	}
 	return nil

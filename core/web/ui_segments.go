@@ -1,14 +1,17 @@
 package web
 
 import (
+	"cmp"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/labstack/echo/v5"
 
@@ -589,45 +592,59 @@ func (s *Server) uiSegmentDelete(c *echo.Context) error {
 	return seeOther(c, "/segments?deleted=1")
 }
 
-// custSegmentFilter makes the customer list's segment filter work: it
-// offers the saved segments and, when one is chosen, lists its members by
-// the membership cursor (ID order). done says the list is filled. A segment
-// with text search or other filters is refused for now: the search index
-// does not know memberships, and filtering a page after the fact would
-// break paging.
-func (s *Server) custSegmentFilter(c *echo.Context, d *custListData, segment, cursor string) (done bool, err error) {
+// custSeg is the segment chosen on the customer list: its id and a
+// membership test (the maintainer's live set).
+type custSeg struct {
+	id     core.ID
+	filter func(core.ID) bool
+}
+
+// custSegmentFilter fills the segment choices of the customer list. With a
+// segment and no other filter it answers the list itself (done): the
+// members in ID order with the segment's count. With other filters it
+// returns the segment for listCustomersUI to combine: a text search keeps
+// the hits that are members (searchSegment), a tag or last-seen filter
+// walks the members (scanSegment).
+func (s *Server) custSegmentFilter(c *echo.Context, d *custListData, segment, cursor string) (seg *custSeg, done bool, err error) {
 	if s.segs == nil {
-		return false, nil
+		return nil, false, nil
 	}
 	segs, err := s.segs.List(ctx(c))
 	if err != nil {
-		return false, err
+		return nil, false, err
 	}
 	d.SegmentsOn = true
 	for _, sg := range segs {
 		d.SegmentOptions = append(d.SegmentOptions, custOption{sg.ID.String(), safeText(sg.Name)})
 	}
 	if segment == "" {
-		return false, nil
+		return nil, false, nil
 	}
 	d.Segment = segment
 	id, err := core.ParseID(segment)
 	if err != nil {
-		return false, core.FieldErr("segment", "choose one of the saved segments")
+		return nil, false, core.FieldErr("segment", "choose one of the saved segments")
 	}
-	if d.Q != "" || d.Tag != "" || d.Seen != "" || d.Before != "" || d.Sort == "seen" {
-		return false, core.FieldErr("segment", "a segment lists its members on its own; clear the search and the other filters")
+	if d.Q != "" || d.Tag != "" || d.Seen != "" || d.Before != "" || d.Sort != "" {
+		filter, err := s.segs.Filter(id)
+		if errors.Is(err, core.ErrNotFound) {
+			return nil, false, core.FieldErr("segment", "this segment no longer exists")
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		return &custSeg{id: id, filter: filter}, false, nil
 	}
 	page, err := s.segs.Members(ctx(c), id, cursor, custPageSize)
 	if errors.Is(err, core.ErrNotFound) {
-		return false, core.FieldErr("segment", "this segment no longer exists")
+		return nil, false, core.FieldErr("segment", "this segment no longer exists")
 	}
 	if err != nil {
-		return false, withField(err, "cursor")
+		return nil, false, withField(err, "cursor")
 	}
 	found, err := s.store.GetCustomers(ctx(c), page.Items)
 	if err != nil {
-		return false, err
+		return nil, false, err
 	}
 	for i := range found {
 		d.Rows = append(d.Rows, rowOf(&found[i]))
@@ -638,5 +655,84 @@ func (s *Server) custSegmentFilter(c *echo.Context, d *custListData, segment, cu
 	if sg, err := s.segs.Get(ctx(c), id); err == nil && !sg.ComputedAt.IsZero() {
 		d.Total, d.ShowTotal = sg.Count, true
 	}
-	return true, nil
+	return nil, true, nil
+}
+
+// scanSegment lists a segment's members with a tag or last-seen filter:
+// it walks the members by cursor (ID order) and keeps those that pass,
+// reading at most custScanLimit members a request; Next continues.
+func (s *Server) scanSegment(c *echo.Context, d *custListData, seg *custSeg, tag, cursor string, from, to time.Time) error {
+	for len(d.Rows) < custPageSize && d.Scanned < custScanLimit {
+		page, err := s.segs.Members(ctx(c), seg.id, cursor, custScanPage)
+		if errors.Is(err, core.ErrNotFound) {
+			return core.FieldErr("segment", "this segment no longer exists")
+		}
+		if err != nil {
+			return withField(err, "cursor")
+		}
+		found, err := s.store.GetCustomers(ctx(c), page.Items)
+		if err != nil {
+			return err
+		}
+		slices.SortFunc(found, func(a, b core.Customer) int { return cmp.Compare(a.ID, b.ID) })
+		d.Scanned += len(page.Items)
+		for i := range found {
+			cu := &found[i]
+			if tag != "" && !slices.Contains(cu.Tags, tag) {
+				continue
+			}
+			if d.Scanning {
+				ls := cu.LastSeen
+				if ls.IsZero() || (!from.IsZero() && ls.Before(from)) || (!to.IsZero() && !ls.Before(to)) {
+					continue
+				}
+			}
+			d.Rows = append(d.Rows, rowOf(cu))
+		}
+		cursor = page.Next
+		if cursor == "" {
+			break
+		}
+	}
+	if cursor != "" {
+		d.NextURL = d.pageURL(cursor)
+	}
+	return nil
+}
+
+// searchSegment runs a text search and keeps the hits that are members of
+// the segment, reading search pages from sq.Offset until a list page is
+// full or custScanLimit hits were looked at. next is the offset the next
+// page starts from (-1: no more). The total is not known.
+func (s *Server) searchSegment(c *echo.Context, sq core.SearchQuery, member func(core.ID) bool) (res core.SearchResults, next int, err error) {
+	next = -1
+	off, looked := sq.Offset, 0
+	for looked < custScanLimit && off < custMaxOffset-custPageSize {
+		sq.Offset, sq.Limit = off, min(100, custMaxOffset-custPageSize-off)
+		page, err := s.svc.Search(ctx(c), sq)
+		if err != nil {
+			return res, -1, err
+		}
+		for i, h := range page.Hits {
+			if h.Kind != core.KindCustomer || !member(h.ID) {
+				continue
+			}
+			res.Hits = append(res.Hits, h)
+			if len(res.Hits) == custPageSize {
+				if off+i+1 < min(page.Total, custMaxOffset-custPageSize) {
+					next = off + i + 1
+				}
+				return res, next, nil
+			}
+		}
+		looked += len(page.Hits)
+		off += len(page.Hits)
+		if len(page.Hits) < sq.Limit || off >= page.Total {
+			return res, -1, nil
+		}
+	}
+	if off < custMaxOffset-custPageSize {
+		next = off
+	}
+	return res, next, nil
 }
