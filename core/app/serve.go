@@ -85,6 +85,9 @@ func (a *App) Serve(ctx context.Context, ready chan<- string) error {
 		facts = a.Analytics
 	}
 	segs := a.startSegments(workers, facts, &wg)
+	if segs != nil {
+		a.trims.add("segments", segs.Watermark)
+	}
 
 	imports, err := a.newImporter(workers)
 	if err != nil {

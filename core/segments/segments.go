@@ -334,7 +334,9 @@ func (m *Maintainer) applyChanges(ctx context.Context) (map[core.ID]struct{}, er
 			}
 			m.mu.Unlock()
 		}
+		m.mu.Lock()
 		m.wm = changes[len(changes)-1].Seq
+		m.mu.Unlock()
 	}
 }
 
