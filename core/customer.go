@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/mail"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -278,4 +279,21 @@ func NormalizeTag(s string) (string, error) {
 		}
 	}
 	return s, nil
+}
+
+// AttributeText shows an attribute value as staff type it and exports
+// write it: strings as they are, numbers without exponent, booleans as
+// true/false.
+func AttributeText(v any) string {
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	case float64:
+		return strconv.FormatFloat(x, 'f', -1, 64)
+	case bool:
+		return strconv.FormatBool(x)
+	}
+	return fmt.Sprint(v)
 }

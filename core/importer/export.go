@@ -5,11 +5,9 @@ import (
 	"context"
 	"encoding/csv"
 	"encoding/json"
-	"fmt"
 	"io"
 	"maps"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
@@ -105,7 +103,7 @@ func ExportCustomers(ctx context.Context, src ExportSource, w io.Writer, format 
 				c.Address.Line1, c.Address.Line2, c.Address.City, c.Address.Region, c.Address.PostalCode,
 				c.Address.Country, c.Locale, c.TimeZone, strings.Join(c.Tags, ","))
 			for _, k := range ak {
-				row = append(row, attrString(c.Attributes[k]))
+				row = append(row, core.AttributeText(c.Attributes[k]))
 			}
 			for i := range row {
 				row[i] = neutralize(row[i])
@@ -135,20 +133,6 @@ func ExportCustomers(ctx context.Context, src ExportSource, w io.Writer, format 
 		return 0, core.FieldErr("format", "must be csv or jsonl")
 	}
 	return n, bw.Flush()
-}
-
-func attrString(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return ""
-	case string:
-		return x
-	case float64:
-		return strconv.FormatFloat(x, 'f', -1, 64)
-	case bool:
-		return strconv.FormatBool(x)
-	}
-	return fmt.Sprint(v)
 }
 
 // exportItem is a line item with its price as a decimal.

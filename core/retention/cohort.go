@@ -1,6 +1,7 @@
 package retention
 
 import (
+	"cmp"
 	"iter"
 	"slices"
 	"time"
@@ -280,7 +281,7 @@ func Cohorts(seq iter.Seq[core.Interaction], opt CohortOptions) (*CohortReport, 
 		if !a.bought {
 			continue
 		}
-		slices.SortFunc(a.events, func(x, y cohortEvent) int { return cmpInt64(x.period, y.period) })
+		slices.SortFunc(a.events, func(x, y cohortEvent) int { return cmp.Compare(x.period, y.period) })
 		acts = acts[:0]
 		for _, e := range a.events {
 			if n := len(acts); n == 0 || acts[n-1].Period != e.period {

@@ -1,6 +1,7 @@
 package retention
 
 import (
+	"cmp"
 	"context"
 	"math"
 	"slices"
@@ -127,7 +128,7 @@ func FitGammaGamma(ctx context.Context, data []Summary, g Guard) (GammaGammaFit,
 	// records by x and compute them once per distinct x and evaluation
 	// (a million repeat customers have a few dozen distinct x), leaving one
 	// logarithm per record.
-	slices.SortFunc(recs, func(a, b ggRec) int { return cmpFloat(a.x, b.x) })
+	slices.SortFunc(recs, func(a, b ggRec) int { return cmp.Compare(a.x, b.x) })
 	type xGroup struct {
 		x      float64
 		lo, hi int
@@ -186,14 +187,4 @@ func FitGammaGamma(ctx context.Context, data []Summary, g Guard) (GammaGammaFit,
 		fit.StdErr = GammaGamma{P: se(0, fit.P), Q: se(1, fit.Q), Gamma: se(2, fit.Gamma)}
 	}
 	return fit, g.CheckGammaGamma(fit)
-}
-
-func cmpFloat(a, b float64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }

@@ -1,6 +1,7 @@
 package retention
 
 import (
+	"cmp"
 	"iter"
 	"slices"
 	"sort"
@@ -214,7 +215,7 @@ func QuintileScore(L, n int) int {
 }
 
 func scoreRFM(res *RFMResult) {
-	slices.SortFunc(res.Customers, func(a, b RFMCustomer) int { return cmpInt64(int64(a.CustomerID), int64(b.CustomerID)) })
+	slices.SortFunc(res.Customers, func(a, b RFMCustomer) int { return cmp.Compare(int64(a.CustomerID), int64(b.CustomerID)) })
 	cs := res.Customers
 	n := len(cs)
 	// Ranks by binary search in sorted copies: equal to quintileScores

@@ -1,6 +1,7 @@
 package retention
 
 import (
+	"cmp"
 	"iter"
 	"math"
 	"slices"
@@ -191,8 +192,8 @@ func Summarize(seq iter.Seq[core.Interaction], opt SummaryOptions) (*Summaries, 
 	}
 	out.Customers = make([]Summary, 0, len(days))
 	for i, dv := range days {
-		if !slices.IsSortedFunc(dv, func(a, b dayValue) int { return cmpInt64(a.day, b.day) }) {
-			slices.SortStableFunc(dv, func(a, b dayValue) int { return cmpInt64(a.day, b.day) })
+		if !slices.IsSortedFunc(dv, func(a, b dayValue) int { return cmp.Compare(a.day, b.day) }) {
+			slices.SortStableFunc(dv, func(a, b dayValue) int { return cmp.Compare(a.day, b.day) })
 			w := 0
 			for _, v := range dv {
 				if w > 0 && dv[w-1].day == v.day {
@@ -227,18 +228,8 @@ func Summarize(seq iter.Seq[core.Interaction], opt SummaryOptions) (*Summaries, 
 		out.Customers = append(out.Customers, s)
 		days[i] = nil
 	}
-	slices.SortFunc(out.Customers, func(a, b Summary) int { return cmpInt64(int64(a.CustomerID), int64(b.CustomerID)) })
+	slices.SortFunc(out.Customers, func(a, b Summary) int { return cmp.Compare(int64(a.CustomerID), int64(b.CustomerID)) })
 	return out, nil
-}
-
-func cmpInt64(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Repeaters counts the customers with at least one repeat transaction.

@@ -2,7 +2,6 @@ package web
 
 import (
 	"errors"
-	"fmt"
 	"maps"
 	"net/http"
 	"regexp"
@@ -140,7 +139,7 @@ func profileOf(cu core.Customer, canEdit bool) custProfile {
 		}
 	}
 	for _, k := range slices.Sorted(maps.Keys(cu.Attributes)) {
-		p.Attrs = append(p.Attrs, attrRow{Key: k, Value: attrText(cu.Attributes[k])})
+		p.Attrs = append(p.Attrs, attrRow{Key: k, Value: core.AttributeText(cu.Attributes[k])})
 	}
 	return p
 }
@@ -148,21 +147,6 @@ func profileOf(cu core.Customer, canEdit bool) custProfile {
 func consentOf(ch core.Channel, m map[core.Channel]core.Consent) consentRow {
 	cs, ok := m[ch]
 	return consentRow{Channel: string(ch), Recorded: ok, Granted: cs.Granted, At: cs.At, Source: cs.Source}
-}
-
-// attrText shows an attribute value as staff type it.
-func attrText(v any) string {
-	switch x := v.(type) {
-	case nil:
-		return ""
-	case string:
-		return x
-	case float64:
-		return strconv.FormatFloat(x, 'f', -1, 64)
-	case bool:
-		return strconv.FormatBool(x)
-	}
-	return fmt.Sprint(v)
 }
 
 // figures walks the customer's purchases and refunds (newest first, at most
@@ -350,7 +334,7 @@ func (s *Server) readForm(c *echo.Context, stored core.Customer) (custForm, core
 				continue
 			}
 			setAttr(&p, k, vals[i])
-		case vals[i] != attrText(old):
+		case vals[i] != core.AttributeText(old):
 			setAttr(&p, k, typedLike(old, vals[i]))
 		}
 		f.Attrs = append(f.Attrs, attrRow{Key: k, Value: vals[i]})
