@@ -183,18 +183,26 @@ func (s *Server) revokeToken(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
+	if _, err := s.revokeTokenID(c, id); err != nil {
+		return err
+	}
+	return c.NoContent(http.StatusNoContent)
+}
+
+// revokeTokenID revokes one token (page and API) and notes it for the audit log.
+func (s *Server) revokeTokenID(c *echo.Context, id core.ID) (core.Token, error) {
 	now := s.now()
-	_, err = s.store.UpdateToken(ctx(c), id, func(t *core.Token) error {
+	t, err := s.store.UpdateToken(ctx(c), id, func(t *core.Token) error {
 		if t.RevokedAt.IsZero() {
 			t.RevokedAt = now
 		}
 		return nil
 	})
 	if errors.Is(err, core.ErrNotFound) {
-		return core.NotFoundf("token %s", id)
+		return t, core.NotFoundf("token %s", id)
 	}
-	if err != nil {
-		return err
+	if err == nil {
+		auditDetail(c, "token "+t.Prefix+"… "+t.Name)
 	}
-	return c.NoContent(http.StatusNoContent)
+	return t, err
 }

@@ -111,19 +111,8 @@ func (s *Server) uiRevokeToken(c *echo.Context) error {
 	if err != nil {
 		return core.NotFoundf("no such token")
 	}
-	now := s.now()
-	t, err := s.store.UpdateToken(ctx(c), id, func(t *core.Token) error {
-		if t.RevokedAt.IsZero() {
-			t.RevokedAt = now
-		}
-		return nil
-	})
-	if errors.Is(err, core.ErrNotFound) {
-		return core.NotFoundf("token %s", id)
-	}
-	if err != nil {
+	if _, err := s.revokeTokenID(c, id); err != nil {
 		return err
 	}
-	auditDetail(c, "token "+t.Prefix+"… "+t.Name)
 	return seeOther(c, "/admin/tokens?done=revoked")
 }
