@@ -36,8 +36,10 @@ type engineState struct {
 	buildTook   atomic.Int64 // ns of the last full build
 
 	model    atomic.Pointer[fitted]
-	fitMu    sync.Mutex // one fit at a time
-	lastCold time.Time  // last fit from scratch (guarded by fitMu)
+	preds    atomic.Pointer[predTable] // predictions per slot (factsreader.go)
+	predMu   sync.Mutex                // one table computation at a time
+	fitMu    sync.Mutex                // one fit at a time
+	lastCold time.Time                 // last fit from scratch (guarded by fitMu)
 	modelV   atomic.Uint64
 
 	subMu sync.Mutex
@@ -114,8 +116,9 @@ func (e *Engine) run(ctx context.Context) error {
 		}
 		if d := e.today(); d != day && e.ready.Load() {
 			day = d
-			go e.precomputeRisk()
-			e.notify(nil) // time passed: time-dependent rules need a look
+			// Time passed: time-dependent rules need a look, after the
+			// day's predictions are computed (afterFit notifies).
+			go e.afterFit(e.model.Load())
 		}
 		if wait > 0 {
 			t := time.NewTimer(wait)
@@ -218,6 +221,9 @@ func (e *Engine) build(ctx context.Context) error {
 	e.needRebuild.Store(false)
 	e.ready.Store(true)
 	e.precomputeRisk() // the first dashboard should not pay for it
+	if m := e.model.Load(); m != nil {
+		go e.precomputePreds(m) // a rebuild invalidates the table
+	}
 	took := time.Since(start)
 	e.buildTook.Store(int64(took))
 	e.log.Info("analytics state built", "customers", len(st.cs), "events", st.events, "took", took.Round(time.Millisecond))

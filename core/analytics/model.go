@@ -188,8 +188,14 @@ func (e *Engine) refitIf(ctx context.Context, force bool) (ModelReport, error) {
 	}
 	f.version = e.modelV.Add(1)
 	e.model.Store(f)
-	e.precomputeRisk()
-	e.notify(nil)
+	e.mu.RLock()
+	small := e.st == nil || len(e.st.cs) <= predInline
+	e.mu.RUnlock()
+	if small {
+		e.afterFit(f)
+	} else {
+		go e.afterFit(f) // seconds at a million customers: Facts is lazy meanwhile
+	}
 	return f.report, nil
 }
 

@@ -3,9 +3,7 @@ package analytics
 import (
 	"cmp"
 	"context"
-	"math"
 	"slices"
-	"sync/atomic"
 	"time"
 
 	"github.com/retain-crm/retain/core"
@@ -356,7 +354,9 @@ func (e *Engine) reasons(st *state) []ChurnReason {
 func (e *Engine) facts(id core.ID) (Facts, bool) { return e.factsOf(id, true) }
 
 // factsOf is facts; without scores it leaves out P(alive), CLV and the RFM
-// scores (PAlive and CLV −1, R F M 0), which cost most of a call.
+// scores (PAlive and CLV −1, R F M 0), which cost most of a call. The
+// closures read a private copy of the customer's records, so the result
+// outlives the read lock (FactsReader reads in place instead).
 func (e *Engine) factsOf(id core.ID, scores bool) (Facts, bool) {
 	st, unlock, err := e.readState()
 	if err != nil {
@@ -375,91 +375,25 @@ func (e *Engine) factsOf(id core.ID, scores bool) (Facts, bool) {
 		x.amounts = slices.Clone(x.amounts)
 		cp.extra = &x
 	}
-	types := st.types
 	f := Facts{CustomerID: id, PAlive: -1, CLV: -1}
-	if len(c.buys) > 0 {
-		f.FirstPurchase = retention.DayStart(int64(c.buys[0].day), loc)
-		f.LastPurchase = retention.DayStart(int64(c.buys[len(c.buys)-1].day), loc)
-		o, g := c.buysIn(minDay, maxDay)
-		f.Orders, f.Revenue = o, satAdd(g, -c.refundsIn(minDay, maxDay))
-	}
-	if m := e.model.Load(); scores && m != nil && m.trusted && len(c.buys) > 0 {
-		s, _ := c.summary(max(today, c.buys[0].day), 0, e.opt.Unit.Days())
-		f.PAlive = m.bg.PAlive(s.X, s.Tx, s.T)
-		if m.gg != nil {
-			// CLV costs a dozen hypergeometric series: cached per customer
-			// until the model, the day or the customer's history changes.
-			stamp := uint64(uint32(m.version)<<16|uint32(today)&0xffff) << 32
-			if v := atomic.LoadUint64(&c.clv); v&^0xffffffff == stamp && stamp != 0 {
-				f.CLV = float64(math.Float32frombits(uint32(v)))
-			} else {
-				// Rounded like the cached value, so repeated calls agree.
-				f.CLV = float64(float32(retention.CLV(m.bg, *m.gg, s, e.clvOptions())))
-				atomic.StoreUint64(&c.clv, stamp|uint64(math.Float32bits(float32(f.CLV))))
-			}
-		}
-	}
+	var m *fitted
+	var o retention.CLVOptions
 	if scores {
-		if r, fr, m, ok := e.rfmValues(c, today); ok {
-			f.R, f.F, f.M = st.rank.scores(r, fr, m)
-			f.RFMSegment = retention.SegmentOf(f.R, f.F)
-		}
+		m, o = e.model.Load(), e.clvOptions()
 	}
-	// Type numbers are looked up now: the table only grows, and a type
-	// unknown now has no records in the copy.
-	typeNum := func(t core.InteractionType) (uint16, bool) {
+	e.fillFacts(st, c, today, scores, m, e.validPreds(st, m, today), o, &f)
+	// Type numbers are looked up under the read lock when asked: the
+	// table only grows, and a type unknown now has no records in the copy.
+	types := st.types
+	f.Count = func(t core.InteractionType, days int) (int, int64) {
 		e.mu.RLock()
 		defer e.mu.RUnlock()
-		return types.lookup(t)
-	}
-	f.Count = func(t core.InteractionType, days int) (int, int64) {
-		from := int32(minDay)
-		if days > 0 {
-			from = today - int32(min(days, maxDay)) + 1
-		}
-		switch t {
-		case "":
-			o, g := cp.buysIn(from, maxDay)
-			return o + int(min(cp.actsIn(0, from, maxDay), math.MaxInt32)), satAdd(g, -cp.refundsIn(from, maxDay))
-		case core.TypePurchase:
-			o, g := cp.buysIn(from, maxDay)
-			return o + int(min(cp.actsIn(typePurchase, from, maxDay), math.MaxInt32)), g
-		}
-		n, ok := typeNum(t)
-		if !ok {
-			return 0, 0
-		}
-		return int(min(cp.actsIn(n, from, maxDay), math.MaxInt32)), cp.amountIn(n, from, maxDay)
+		return countIn(&cp, types, today, t, days)
 	}
 	f.Last = func(t core.InteractionType) time.Time {
-		var d int32
-		var ok bool
-		switch t {
-		case "":
-			if len(cp.buys) > 0 {
-				d, ok = cp.buys[len(cp.buys)-1].day, true
-			}
-			if len(cp.acts) > 0 {
-				if ad := cp.acts[len(cp.acts)-1].day(); !ok || ad > d {
-					d, ok = ad, true
-				}
-			}
-		case core.TypePurchase:
-			if len(cp.buys) > 0 {
-				d, ok = cp.buys[len(cp.buys)-1].day, true
-			}
-			if ad, aok := cp.lastAct(typePurchase); aok && (!ok || ad > d) {
-				d, ok = ad, true
-			}
-		default:
-			if n, nok := typeNum(t); nok {
-				d, ok = cp.lastAct(n)
-			}
-		}
-		if !ok {
-			return time.Time{}
-		}
-		return retention.DayStart(int64(d), loc)
+		e.mu.RLock()
+		defer e.mu.RUnlock()
+		return lastOf(&cp, types, t, loc)
 	}
 	return f, true
 }

@@ -68,6 +68,9 @@ type cust struct {
 	// risk is the at-risk score (see atRiskScore) as of state.riskDay and
 	// model state.riskV, kept so the list is a scan, not a million P(alive).
 	risk float32
+	// hv stamps the customer's history: state.mut when it last changed,
+	// so a prediction computed from an older history is recognised.
+	hv uint32
 	// clv caches the predicted CLV for Facts: float32 bits in the low
 	// half, a stamp of (model, day) in the high half; 0 = none. Read and
 	// written with sync/atomic (Facts fills it under the read lock).
@@ -328,6 +331,7 @@ func (s *state) apply(in *core.Interaction, opt *Options) {
 	s.mut++
 	c := s.get(in.CustomerID, true)
 	c.clv = 0 // the history changed: the cached CLV is stale
+	c.hv = uint32(s.mut)
 	d := clampDay(in.Time, opt.Location)
 	s.events++
 	ty := in.Type

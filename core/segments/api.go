@@ -46,41 +46,42 @@ func (m *Maintainer) match(ctx context.Context, rule core.Rule, sample int, prog
 			var none core.SegmentFacts
 			none.Now, none.Loc = now, m.opt.Location
 			pt := &parts[w]
-			for i := lo; i < hi; i++ {
-				if (i-lo)%8192 == 8191 {
-					if ctx.Err() != nil {
-						return
+			m.chunked(lo, hi, needs.Facts, needs.Model, now, func(a, b int, facts func(core.ID) core.SegmentFacts) bool {
+				if ctx.Err() != nil {
+					return false
+				}
+				for i := a; i < b; i++ {
+					p := &ps.p[i]
+					if p.gone {
+						continue
 					}
-					if progress != nil {
-						dmu.Lock()
-						done += 8192
-						progress(int(done), n)
-						dmu.Unlock()
+					if rn.any {
+						p.fill(&c, &ps.strs, rn)
 					}
-				}
-				p := &ps.p[i]
-				if p.gone {
-					continue
-				}
-				if rn.any {
-					p.fill(&c, &ps.strs, rn)
-				}
-				var in bool
-				if !needs.Facts {
-					in = rule.Match(&c, &none)
-				} else if r, known := rule.MatchRecord(&c, &none); known {
-					in = r // decided by the record: no facts lookup
-				} else {
-					ff := m.factsOf(ps.ids[i], now, needs.Model)
-					in = rule.Match(&c, &ff)
-				}
-				if in {
-					pt.count++
-					if collect || len(pt.ids) < sample {
-						pt.ids = append(pt.ids, ps.ids[i])
+					var in bool
+					if !needs.Facts {
+						in = rule.Match(&c, &none)
+					} else if r, known := rule.MatchRecord(&c, &none); known {
+						in = r // decided by the record: no facts lookup
+					} else {
+						ff := facts(ps.ids[i])
+						in = rule.Match(&c, &ff)
+					}
+					if in {
+						pt.count++
+						if collect || len(pt.ids) < sample {
+							pt.ids = append(pt.ids, ps.ids[i])
+						}
 					}
 				}
-			}
+				if progress != nil {
+					dmu.Lock()
+					done += int64(b - a)
+					progress(int(done), n)
+					dmu.Unlock()
+				}
+				return true
+			})
 		}()
 	}
 	wg.Wait()

@@ -41,7 +41,8 @@ type FactSource interface {
 
 var (
 	_ FactSource  = (*analytics.Engine)(nil)
-	_ eventFacter = (*analytics.Engine)(nil) // keep the fast path
+	_ eventFacter = (*analytics.Engine)(nil) // keep the fast paths
+	_ factReader  = (*analytics.Engine)(nil)
 )
 
 // Options tune the Maintainer.
@@ -346,6 +347,49 @@ type eventFacter interface {
 	EventFacts(id core.ID) (analytics.Facts, bool)
 }
 
+// factReader is the optional batch part of a FactSource: facts of many
+// customers under one hold of the engine's lock, read in place without
+// copying, with P(alive) and CLV from the engine's table (*analytics.Engine
+// has it). A count over a million customers needs it.
+type factReader interface {
+	ReadFacts(scores bool, fn func(r *analytics.FactsReader)) bool
+}
+
+// factsChunk is how many customers one hold of the engine's read lock
+// covers: enough to make the lock free, few enough not to hold up changes.
+const factsChunk = 2048
+
+// chunked calls fn over [lo, hi) in chunks with a facts lookup for the
+// customers of the chunk: under one ReadFacts when facts are needed and
+// the source has it, else one factsOf call per customer. fn returns false
+// to stop.
+func (m *Maintainer) chunked(lo, hi int, needFacts, scores bool, now time.Time, fn func(a, b int, facts func(core.ID) core.SegmentFacts) bool) {
+	fr, batch := m.facts.(factReader)
+	batch = batch && needFacts
+	slow := func(id core.ID) core.SegmentFacts { return m.factsOf(id, now, scores) }
+	for a := lo; a < hi; a += factsChunk {
+		b := min(a+factsChunk, hi)
+		goOn := true
+		if batch && fr.ReadFacts(scores, func(r *analytics.FactsReader) {
+			goOn = fn(a, b, func(id core.ID) core.SegmentFacts {
+				sf := core.SegmentFacts{Now: now, Loc: m.opt.Location}
+				if f, ok := r.Facts(id); ok {
+					convertFacts(f, &sf)
+				}
+				return sf
+			})
+		}) {
+			if !goOn {
+				return
+			}
+			continue
+		}
+		if !fn(a, b, slow) {
+			return
+		}
+	}
+}
+
 // factsOf converts the engine's facts of one customer. Without scores (the
 // rule reads no model output or RFM cell) it asks for the event facts
 // only, when the source can give them: most of a Facts call is the scores.
@@ -361,16 +405,20 @@ func (m *Maintainer) factsOf(id core.ID, now time.Time, scores bool) core.Segmen
 	} else {
 		f, ok = m.facts.Facts(id)
 	}
-	if !ok {
-		return sf
+	if ok {
+		convertFacts(&f, &sf)
 	}
+	return sf
+}
+
+// convertFacts copies the engine's facts into a rule's facts.
+func convertFacts(f *analytics.Facts, sf *core.SegmentFacts) {
 	sf.FirstPurchase, sf.LastPurchase = f.FirstPurchase, f.LastPurchase
 	sf.RFMSegment, sf.R, sf.F, sf.M = f.RFMSegment, f.R, f.F, f.M
 	// P(alive) can be trusted while the spend model is not (CLV −1).
 	sf.HasModel = f.PAlive >= 0
 	sf.PAlive, sf.CLV = f.PAlive, f.CLV
 	sf.Count = f.Count
-	return sf
 }
 
 // evaluateSome re-evaluates the dirty customers against every segment not
@@ -393,25 +441,28 @@ func (m *Maintainer) evaluateSome(ctx context.Context, dirty, skip map[core.ID]s
 		}
 		var add, del []core.ID
 		var scratch core.Customer
-		for _, id := range ids {
-			p := m.profiles.get(id)
-			in := false
-			if p != nil {
-				p.fill(&scratch, &m.profiles.strs, st.rn)
-				var known bool
-				if in, known = st.seg.Rule.MatchRecord(&scratch, &core.SegmentFacts{Now: now, Loc: m.opt.Location}); !known {
-					f := m.factsOf(id, now, st.needs.Model)
-					in = st.seg.Rule.Match(&scratch, &f)
+		m.chunked(0, len(ids), st.needs.Facts, st.needs.Model, now, func(a, b int, facts func(core.ID) core.SegmentFacts) bool {
+			for _, id := range ids[a:b] {
+				p := m.profiles.get(id)
+				in := false
+				if p != nil {
+					p.fill(&scratch, &m.profiles.strs, st.rn)
+					var known bool
+					if in, known = st.seg.Rule.MatchRecord(&scratch, &core.SegmentFacts{Now: now, Loc: m.opt.Location}); !known {
+						f := facts(id)
+						in = st.seg.Rule.Match(&scratch, &f)
+					}
+				}
+				_, was := st.members[id]
+				switch {
+				case in && !was:
+					add = append(add, id)
+				case !in && was:
+					del = append(del, id)
 				}
 			}
-			_, was := st.members[id]
-			switch {
-			case in && !was:
-				add = append(add, id)
-			case !in && was:
-				del = append(del, id)
-			}
-		}
+			return true
+		})
 		m.mu.RUnlock()
 		if err := m.write(ctx, st, add, del, false); err != nil {
 			return err
