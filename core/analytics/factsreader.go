@@ -17,6 +17,24 @@ import (
 // hold of the read lock, in place, reusing one Facts value, and reads
 // P(alive) and CLV from a table computed once per model and day.
 
+// FactsNeed says which parts of Facts a FactsReader fills; Count, Last and
+// CustomerID are always there. Parts left out stay zero (PAlive and CLV −1),
+// so a rule pays only for what it reads.
+type FactsNeed uint8
+
+const (
+	// NeedPurchases: FirstPurchase, LastPurchase, Orders and Revenue.
+	NeedPurchases FactsNeed = 1 << iota
+	// NeedPredictions: PAlive and CLV.
+	NeedPredictions
+	// NeedRFM: R, F, M and RFMSegment.
+	NeedRFM
+	// NeedAll is what Facts gives.
+	NeedAll = NeedPurchases | NeedPredictions | NeedRFM
+	// NeedEvents is what EventFacts gives.
+	NeedEvents = NeedPurchases
+)
+
 // FactsReader reads facts under the engine's read lock. It is valid only
 // inside the ReadFacts callback that received it, and the Facts it returns
 // (with its Count and Last) only until its next Facts call: it is one
@@ -25,7 +43,7 @@ type FactsReader struct {
 	e      *Engine
 	st     *state
 	today  int32
-	scores bool
+	need   FactsNeed
 	m      *fitted
 	preds  *predTable // valid for st, m and today, or nil
 	clvOpt retention.CLVOptions
@@ -37,17 +55,17 @@ type FactsReader struct {
 // engine's read lock throughout: fn should read a bounded batch (a few
 // thousand customers) and return, so that changes are not held up, and
 // must not call other Engine methods (a waiting writer would deadlock a
-// second read lock). Without scores the reader leaves out P(alive), CLV
-// and the RFM scores, as EventFacts does. It returns false, without
-// calling fn, while the first build runs. Added for core/segments.
-func (e *Engine) ReadFacts(scores bool, fn func(r *FactsReader)) bool {
+// second read lock). need says which parts of Facts to fill. It returns
+// false, without calling fn, while the first build runs. Added for
+// core/segments.
+func (e *Engine) ReadFacts(need FactsNeed, fn func(r *FactsReader)) bool {
 	st, unlock, err := e.readState()
 	if err != nil {
 		return false
 	}
 	defer unlock()
-	r := &FactsReader{e: e, st: st, today: e.today(), scores: scores}
-	if scores {
+	r := &FactsReader{e: e, st: st, today: e.today(), need: need}
+	if need&NeedPredictions != 0 {
 		r.m = e.model.Load()
 		r.preds = e.validPreds(st, r.m, r.today)
 		r.clvOpt = e.clvOptions()
@@ -58,18 +76,19 @@ func (e *Engine) ReadFacts(scores bool, fn func(r *FactsReader)) bool {
 	return true
 }
 
-// Facts returns customer id's facts, equal to Engine.Facts (EventFacts
-// without scores); false when the engine knows no interaction of id.
+// Facts returns customer id's facts, equal to Engine.Facts in the parts
+// asked for; false when the engine knows no interaction of id.
 func (r *FactsReader) Facts(id core.ID) (*Facts, bool) {
-	c := r.st.get(id, false)
-	if c == nil {
+	slot, ok := r.st.idx.get(id)
+	if !ok {
 		r.c = nil
 		return nil, false
 	}
+	c := &r.st.cs[slot]
 	r.c = c
 	count, last := r.f.Count, r.f.Last
 	r.f = Facts{CustomerID: id, PAlive: -1, CLV: -1, Count: count, Last: last}
-	r.e.fillFacts(r.st, c, r.today, r.scores, r.m, r.preds, r.clvOpt, &r.f)
+	r.e.fillFacts(r.st, c, slot, r.today, r.need, r.m, r.preds, r.clvOpt, &r.f)
 	return &r.f, true
 }
 
@@ -87,21 +106,18 @@ func (r *FactsReader) last(t core.InteractionType) time.Time {
 	return lastOf(r.c, r.st.types, t, r.e.opt.Location)
 }
 
-// fillFacts fills the facts of c beyond CustomerID, Count and Last; the
-// caller holds the read lock (or c is a private copy).
-func (e *Engine) fillFacts(st *state, c *cust, today int32, scores bool, m *fitted, preds *predTable, o retention.CLVOptions, f *Facts) {
-	loc := e.opt.Location
-	if len(c.buys) > 0 {
+// fillFacts fills the facts of c (in slot) beyond CustomerID, Count and
+// Last; the caller holds the read lock.
+func (e *Engine) fillFacts(st *state, c *cust, slot int32, today int32, need FactsNeed, m *fitted, preds *predTable, o retention.CLVOptions, f *Facts) {
+	if need&NeedPurchases != 0 && len(c.buys) > 0 {
+		loc := e.opt.Location
 		f.FirstPurchase = retention.DayStart(int64(c.buys[0].day), loc)
 		f.LastPurchase = retention.DayStart(int64(c.buys[len(c.buys)-1].day), loc)
 		o, g := c.buysIn(minDay, maxDay)
 		f.Orders, f.Revenue = o, satAdd(g, -c.refundsIn(minDay, maxDay))
 	}
-	if !scores {
-		return
-	}
-	if m != nil && m.trusted && len(c.buys) > 0 {
-		if p, ok := preds.lookup(st, c); ok {
+	if need&NeedPredictions != 0 && m != nil && m.trusted && len(c.buys) > 0 {
+		if p, ok := preds.lookup(st, c, slot); ok {
 			f.PAlive = p.pa
 			if m.gg != nil {
 				f.CLV = float64(float32(p.clv)) // rounded like the lazy cache below
@@ -110,9 +126,11 @@ func (e *Engine) fillFacts(st *state, c *cust, today int32, scores bool, m *fitt
 			e.lazyScores(c, m, today, o, f)
 		}
 	}
-	if r, fr, mo, ok := e.rfmValues(c, today); ok {
-		f.R, f.F, f.M = st.rank.scores(r, fr, mo)
-		f.RFMSegment = retention.SegmentOf(f.R, f.F)
+	if need&NeedRFM != 0 {
+		if r, fr, mo, ok := e.rfmValues(c, today); ok {
+			f.R, f.F, f.M = st.rank.scores(r, fr, mo)
+			f.RFMSegment = retention.SegmentOf(f.R, f.F)
+		}
 	}
 }
 
@@ -208,15 +226,11 @@ type pred struct {
 	clv    float64 // 0 without a spend model
 }
 
-func (t *predTable) lookup(st *state, c *cust) (pred, bool) {
-	if t == nil || t.st != st {
+func (t *predTable) lookup(st *state, c *cust, slot int32) (pred, bool) {
+	if t == nil || t.st != st || int(slot) >= len(t.ent) {
 		return pred{}, false
 	}
-	i, ok := st.idx.get(c.id)
-	if !ok || int(i) >= len(t.ent) {
-		return pred{}, false
-	}
-	p := t.ent[i]
+	p := t.ent[slot]
 	return p, p.id == c.id && p.hv == c.hv
 }
 

@@ -11,8 +11,20 @@ import (
 )
 
 // factsRow renders every answer of one customer's facts for comparison.
-func factsRow(f *analytics.Facts) string {
-	row := fmt.Sprint(f.CustomerID, f.FirstPurchase, f.LastPurchase, f.Orders, f.Revenue, f.RFMSegment, f.R, f.F, f.M, f.PAlive, f.CLV)
+func factsRow(f *analytics.Facts) string { return factsRowNeed(f, analytics.NeedAll) }
+
+// factsRowNeed renders the parts of f in need.
+func factsRowNeed(f *analytics.Facts, need analytics.FactsNeed) string {
+	row := fmt.Sprint(f.CustomerID)
+	if need&analytics.NeedPurchases != 0 {
+		row += fmt.Sprint(f.FirstPurchase, f.LastPurchase, f.Orders, f.Revenue)
+	}
+	if need&analytics.NeedRFM != 0 {
+		row += fmt.Sprint(f.RFMSegment, f.R, f.F, f.M)
+	}
+	if need&analytics.NeedPredictions != 0 {
+		row += fmt.Sprint(f.PAlive, f.CLV)
+	}
 	for _, ty := range []core.InteractionType{"", core.TypePurchase, core.TypeRefund, core.TypeSession, "custom_thing", "never_seen"} {
 		for _, days := range []int{0, 1, 7, 90, 36500} {
 			n, s := f.Count(ty, days)
@@ -39,13 +51,17 @@ func checkReader(t *testing.T, e *analytics.Engine, ids []core.ID, rng *rand.Ran
 		}
 	}
 	for _, scores := range []bool{true, false} {
+		need := analytics.NeedEvents
+		if scores {
+			need = analytics.NeedAll
+		}
 		order := append([]core.ID(nil), ids...)
 		rng.Shuffle(len(order), func(i, j int) { order[i], order[j] = order[j], order[i] })
 		order = append(order, 0, 1<<40) // unknown customers
 		for len(order) > 0 {
 			batch := order[:min(len(order), 1+rng.IntN(40))]
 			order = order[len(batch):]
-			ok := e.ReadFacts(scores, func(r *analytics.FactsReader) {
+			ok := e.ReadFacts(need, func(r *analytics.FactsReader) {
 				for _, id := range batch {
 					f, ok := r.Facts(id)
 					w, wok := want[scores][id]
@@ -61,6 +77,29 @@ func checkReader(t *testing.T, e *analytics.Engine, ids []core.ID, rng *rand.Ran
 				t.Fatalf("%s: ReadFacts refused", step)
 			}
 		}
+	}
+	// Any part alone is what Facts gives for it, and the rest is left out.
+	for need := analytics.FactsNeed(0); need <= analytics.NeedAll; need++ {
+		parts := map[core.ID]string{}
+		for _, id := range ids {
+			if full, ok := e.Facts(id); ok {
+				parts[id] = factsRowNeed(&full, need)
+			}
+		}
+		e.ReadFacts(need, func(r *analytics.FactsReader) { // no other Engine call in here
+			for _, id := range ids {
+				f, ok := r.Facts(id)
+				if !ok {
+					continue
+				}
+				if got, want := factsRowNeed(f, need), parts[id]; got != want {
+					t.Fatalf("%s: reader(%d, need %b)\n%s\nFacts\n%s", step, id, need, got, want)
+				}
+				if got, zero := factsRowNeed(f, analytics.NeedAll&^need), factsRowNeed(&analytics.Facts{CustomerID: id, PAlive: -1, CLV: -1, Count: f.Count, Last: f.Last}, analytics.NeedAll&^need); got != zero {
+					t.Fatalf("%s: reader(%d, need %b) filled more: %s", step, id, need, got)
+				}
+			}
+		})
 	}
 	// The table agrees with the lazy computation, to the bit.
 	e.DropPredictions()

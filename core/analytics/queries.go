@@ -363,10 +363,11 @@ func (e *Engine) factsOf(id core.ID, scores bool) (Facts, bool) {
 		return Facts{}, false
 	}
 	defer unlock()
-	c := st.get(id, false)
-	if c == nil {
+	slot, ok := st.idx.get(id)
+	if !ok {
 		return Facts{}, false
 	}
+	c := &st.cs[slot]
 	today := e.today()
 	loc := e.opt.Location
 	cp := cust{id: c.id, buys: slices.Clone(c.buys), acts: slices.Clone(c.acts)}
@@ -376,12 +377,13 @@ func (e *Engine) factsOf(id core.ID, scores bool) (Facts, bool) {
 		cp.extra = &x
 	}
 	f := Facts{CustomerID: id, PAlive: -1, CLV: -1}
+	need := NeedEvents
 	var m *fitted
 	var o retention.CLVOptions
 	if scores {
-		m, o = e.model.Load(), e.clvOptions()
+		need, m, o = NeedAll, e.model.Load(), e.clvOptions()
 	}
-	e.fillFacts(st, c, today, scores, m, e.validPreds(st, m, today), o, &f)
+	e.fillFacts(st, c, slot, today, need, m, e.validPreds(st, m, today), o, &f)
 	// Type numbers are looked up under the read lock when asked: the
 	// table only grows, and a type unknown now has no records in the copy.
 	types := st.types

@@ -46,7 +46,7 @@ func (m *Maintainer) match(ctx context.Context, rule core.Rule, sample int, prog
 			var none core.SegmentFacts
 			none.Now, none.Loc = now, m.opt.Location
 			pt := &parts[w]
-			m.chunked(lo, hi, needs.Facts, needs.Model, now, func(a, b int, facts func(core.ID) core.SegmentFacts) bool {
+			m.chunked(lo, hi, &rule, needs, now, func(a, b int, facts func(core.ID) core.SegmentFacts) bool {
 				if ctx.Err() != nil {
 					return false
 				}

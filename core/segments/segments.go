@@ -352,7 +352,30 @@ type eventFacter interface {
 // copying, with P(alive) and CLV from the engine's table (*analytics.Engine
 // has it). A count over a million customers needs it.
 type factReader interface {
-	ReadFacts(scores bool, fn func(r *analytics.FactsReader)) bool
+	ReadFacts(need analytics.FactsNeed, fn func(r *analytics.FactsReader)) bool
+}
+
+// factsNeed is what a rule reads of the engine's facts (Count is always
+// there), so that a count pays for nothing else.
+func factsNeed(r *core.Rule) analytics.FactsNeed {
+	var n analytics.FactsNeed
+	switch {
+	case r.FirstPurchase != nil:
+		n |= analytics.NeedPurchases
+	case r.RFM != nil:
+		n |= analytics.NeedRFM
+	case r.PAlive != nil, r.CLV != nil:
+		n |= analytics.NeedPredictions
+	case r.Not != nil:
+		n |= factsNeed(r.Not)
+	}
+	for i := range r.All {
+		n |= factsNeed(&r.All[i])
+	}
+	for i := range r.Any {
+		n |= factsNeed(&r.Any[i])
+	}
+	return n
 }
 
 // factsChunk is how many customers one hold of the engine's read lock
@@ -363,14 +386,15 @@ const factsChunk = 2048
 // customers of the chunk: under one ReadFacts when facts are needed and
 // the source has it, else one factsOf call per customer. fn returns false
 // to stop.
-func (m *Maintainer) chunked(lo, hi int, needFacts, scores bool, now time.Time, fn func(a, b int, facts func(core.ID) core.SegmentFacts) bool) {
+func (m *Maintainer) chunked(lo, hi int, rule *core.Rule, needs core.Needs, now time.Time, fn func(a, b int, facts func(core.ID) core.SegmentFacts) bool) {
 	fr, batch := m.facts.(factReader)
-	batch = batch && needFacts
-	slow := func(id core.ID) core.SegmentFacts { return m.factsOf(id, now, scores) }
+	batch = batch && needs.Facts
+	need := factsNeed(rule)
+	slow := func(id core.ID) core.SegmentFacts { return m.factsOf(id, now, needs.Model) }
 	for a := lo; a < hi; a += factsChunk {
 		b := min(a+factsChunk, hi)
 		goOn := true
-		if batch && fr.ReadFacts(scores, func(r *analytics.FactsReader) {
+		if batch && fr.ReadFacts(need, func(r *analytics.FactsReader) {
 			goOn = fn(a, b, func(id core.ID) core.SegmentFacts {
 				sf := core.SegmentFacts{Now: now, Loc: m.opt.Location}
 				if f, ok := r.Facts(id); ok {
@@ -441,7 +465,7 @@ func (m *Maintainer) evaluateSome(ctx context.Context, dirty, skip map[core.ID]s
 		}
 		var add, del []core.ID
 		var scratch core.Customer
-		m.chunked(0, len(ids), st.needs.Facts, st.needs.Model, now, func(a, b int, facts func(core.ID) core.SegmentFacts) bool {
+		m.chunked(0, len(ids), &st.seg.Rule, st.needs, now, func(a, b int, facts func(core.ID) core.SegmentFacts) bool {
 			for _, id := range ids[a:b] {
 				p := m.profiles.get(id)
 				in := false

@@ -155,6 +155,8 @@ var testRules = []string{
 	`{"all":[{"p_alive":{"op":"lt","value":0.4}},{"not":{"attribute":{"key":"age","op":"lt","value":30}}}]}`,
 	`{"field":{"name":"created_at","op":"within_days","days":20}}`,
 	`{"first_purchase":{"from":"2025-01-05","to":"2025-02-20"}}`,
+	// Facts parts nested under not/any (the engine fills only what a rule reads).
+	`{"not":{"any":[{"all":[{"tag":"vip"},{"clv":{"op":"gt","value":2000}}]},{"first_purchase":{"from":"2025-01-05"}}]}}`,
 }
 
 // TestMembershipEqualsBruteForce is the issue's property test: after a
