@@ -97,10 +97,9 @@ func startServer(t *testing.T) *server {
 
 	cfg := config.Default()
 	cfg.Storage.DataDir = dir
-	// The d2c demo prices everything in EUR whatever the configuration
-	// says, and the retention numbers count only the business currency:
-	// the shop is a euro shop.
-	cfg.Business.Currency = "EUR"
+	// `retain demo` prices everything in the business currency of its
+	// configuration (the default, as here), which the retention numbers
+	// count.
 	cfg.Server.Listen = "127.0.0.1:0"
 	cfg.Search.PollInterval = 20 * time.Millisecond
 	cfg.Log.Format = "json"

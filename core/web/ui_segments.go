@@ -719,7 +719,11 @@ func (s *Server) searchSegment(c *echo.Context, sq core.SearchQuery, member func
 			}
 			res.Hits = append(res.Hits, h)
 			if len(res.Hits) == custPageSize {
-				if off+i+1 < min(page.Total, custMaxOffset-custPageSize) {
+				// Total is only a lower bound on the index's cheap path
+				// for short prefixes: more hits on this page, or a full
+				// page, mean there may be more.
+				more := i+1 < len(page.Hits) || len(page.Hits) == sq.Limit
+				if more && off+i+1 < custMaxOffset-custPageSize {
 					next = off + i + 1
 				}
 				return res, next, nil
@@ -727,7 +731,7 @@ func (s *Server) searchSegment(c *echo.Context, sq core.SearchQuery, member func
 		}
 		looked += len(page.Hits)
 		off += len(page.Hits)
-		if len(page.Hits) < sq.Limit || off >= page.Total {
+		if len(page.Hits) < sq.Limit {
 			return res, -1, nil
 		}
 	}
