@@ -537,6 +537,9 @@ type Needs struct {
 	Facts  bool // behaviour facts from the analytics engine
 	Time   bool // the answer can change with time alone
 	Model  bool // the answer can change when the models are refitted
+	// Population: one customer's answer can change when OTHER customers
+	// change (RFM scores are quintiles over everyone).
+	Population bool
 }
 
 // Needs reports what r reads.
@@ -556,7 +559,7 @@ func (r Rule) Needs() Needs {
 		case x.RFM != nil:
 			// RFM scores are quintiles over all customers and recency
 			// grows with time: any change or a day passing can move them.
-			n.Facts, n.Time, n.Model = true, true, true
+			n.Facts, n.Time, n.Model, n.Population = true, true, true, true
 		case x.PAlive != nil, x.CLV != nil:
 			n.Facts, n.Time, n.Model = true, true, true
 		case x.FirstPurchase != nil:

@@ -78,6 +78,11 @@ type Maintainer struct {
 
 	loop    sync.Mutex // one applier at a time (Run's loop or CatchUp)
 	lastDay time.Time  // guarded by loop: the day time-dependent rules were last re-checked
+	// popDue/popDone (guarded by loop): segments whose rule depends on the
+	// whole population (RFM quintiles) are re-evaluated over everyone after
+	// customers changed, at most once per populationEvery.
+	popDue  bool
+	popDone time.Time
 	ready   atomic.Bool
 }
 
@@ -115,6 +120,11 @@ func New(st core.Store, facts FactSource, opt Options) *Maintainer {
 	}
 	return m
 }
+
+// populationEvery bounds how often segments over RFM cells are
+// re-evaluated over every customer while events arrive: one customer's
+// purchases move the quintiles, and with them other customers' cells.
+const populationEvery = time.Minute
 
 // notify is the engine's callback: it must be quick, so it only records.
 func (m *Maintainer) notify(changed []core.ID) {
@@ -197,13 +207,21 @@ func (m *Maintainer) CatchUp(ctx context.Context) error {
 		timeDue = true
 		m.lastDay = day
 	}
+	if len(dirty) > 0 {
+		m.popDue = true
+	}
+	now := m.opt.Now()
+	popNow := m.popDue && now.Sub(m.popDone) >= populationEvery
 	m.mu.RLock()
 	for id, s := range m.segs {
-		if timeDue && (s.needs.Time || s.needs.Model) {
+		if timeDue && (s.needs.Time || s.needs.Model) || popNow && s.needs.Population {
 			full[id] = struct{}{}
 		}
 	}
 	m.mu.RUnlock()
+	if popNow {
+		m.popDue, m.popDone = false, now
+	}
 	for _, id := range slices.Sorted(maps.Keys(full)) {
 		if err := m.evaluateAll(ctx, id); err != nil {
 			if errors.Is(err, core.ErrNotFound) {

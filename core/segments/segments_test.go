@@ -157,6 +157,11 @@ var testRules = []string{
 	`{"first_purchase":{"from":"2025-01-05","to":"2025-02-20"}}`,
 	// Facts parts nested under not/any (the engine fills only what a rule reads).
 	`{"not":{"any":[{"all":[{"tag":"vip"},{"clv":{"op":"gt","value":2000}}]},{"first_purchase":{"from":"2025-01-05"}}]}}`,
+	// RFM cells are quintiles over everyone: other customers' purchases move
+	// them, so these are re-evaluated over everyone (at most once a minute
+	// of the clock, which check advances).
+	`{"rfm":{"r":5}}`,
+	`{"any":[{"rfm":{"segment":"Champions"}},{"rfm":{"f":1}}]}`,
 }
 
 // TestMembershipEqualsBruteForce is the issue's property test: after a
@@ -242,6 +247,8 @@ func propertyRun(t *testing.T, seed uint64) (modelUsed bool) {
 	catchUp(t, eng, m)
 	check := func(step int) {
 		t.Helper()
+		catchUp(t, eng, m)
+		clk.add(61 * time.Second) // past the population re-evaluation interval
 		catchUp(t, eng, m)
 		want := map[core.ID][]core.ID{}
 		segs, _ := db.ListSegments(ctx)
