@@ -724,13 +724,11 @@ func refitDetail(m analytics.ModelReport) string {
 
 // GET /api/v1/customers/:id/predictions
 func (s *Server) apiGetPredictions(c *echo.Context) error {
-	id, err := pathID(c, "id")
+	cu, err := s.pathCustomer(c)
 	if err != nil {
 		return err
 	}
-	if _, err := s.svc.GetCustomer(ctx(c), id); err != nil {
-		return err
-	}
+	id := cu.ID
 	e, err := s.engine(c)
 	if err != nil {
 		return err

@@ -106,13 +106,19 @@ func unprefix(err error, prefix string) error {
 	return err
 }
 
-// GET /customers/:id
-func (s *Server) getCustomer(c *echo.Context) error {
+// pathCustomer is the customer named by the route's :id (400 for a
+// malformed id, 404 for an unknown one): pages and API alike.
+func (s *Server) pathCustomer(c *echo.Context) (core.Customer, error) {
 	id, err := pathID(c, "id")
 	if err != nil {
-		return err
+		return core.Customer{}, err
 	}
-	cu, err := s.svc.GetCustomer(ctx(c), id)
+	return s.svc.GetCustomer(ctx(c), id)
+}
+
+// GET /customers/:id
+func (s *Server) getCustomer(c *echo.Context) error {
+	cu, err := s.pathCustomer(c)
 	if err != nil {
 		return err
 	}

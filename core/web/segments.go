@@ -138,12 +138,17 @@ func (s *Server) createSegment(c *echo.Context) error {
 	return c.JSON(http.StatusCreated, s.segmentView(sg))
 }
 
+// segmentID is the route's :id on a server that keeps segments.
+func (s *Server) segmentID(c *echo.Context) (core.ID, error) {
+	if s.segs == nil {
+		return 0, errNoSegments
+	}
+	return pathID(c, "id")
+}
+
 // GET /segments/:id
 func (s *Server) getSegment(c *echo.Context) error {
-	if s.segs == nil {
-		return errNoSegments
-	}
-	id, err := pathID(c, "id")
+	id, err := s.segmentID(c)
 	if err != nil {
 		return err
 	}
@@ -156,10 +161,7 @@ func (s *Server) getSegment(c *echo.Context) error {
 
 // PUT /segments/:id replaces name, description and rule.
 func (s *Server) putSegment(c *echo.Context) error {
-	if s.segs == nil {
-		return errNoSegments
-	}
-	id, err := pathID(c, "id")
+	id, err := s.segmentID(c)
 	if err != nil {
 		return err
 	}
@@ -180,10 +182,7 @@ func (s *Server) putSegment(c *echo.Context) error {
 
 // DELETE /segments/:id
 func (s *Server) deleteSegment(c *echo.Context) error {
-	if s.segs == nil {
-		return errNoSegments
-	}
-	id, err := pathID(c, "id")
+	id, err := s.segmentID(c)
 	if err != nil {
 		return err
 	}
@@ -234,10 +233,7 @@ func (s *Server) previewSegment(c *echo.Context) error {
 
 // GET /segments/:id/members?cursor=&limit=
 func (s *Server) segmentMembers(c *echo.Context) error {
-	if s.segs == nil {
-		return errNoSegments
-	}
-	id, err := pathID(c, "id")
+	id, err := s.segmentID(c)
 	if err != nil {
 		return err
 	}
@@ -258,10 +254,7 @@ func (s *Server) segmentMembers(c *echo.Context) error {
 
 // GET /segments/:id/export.csv streams the members as CSV.
 func (s *Server) exportSegment(c *echo.Context) error {
-	if s.segs == nil {
-		return errNoSegments
-	}
-	id, err := pathID(c, "id")
+	id, err := s.segmentID(c)
 	if err != nil {
 		return err
 	}

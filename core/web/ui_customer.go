@@ -85,11 +85,7 @@ type moneyFigure struct {
 
 // GET /customers/:id
 func (s *Server) uiCustomer(c *echo.Context) error {
-	id, err := pathID(c, "id")
-	if err != nil {
-		return err
-	}
-	cu, err := s.svc.GetCustomer(ctx(c), id)
+	cu, err := s.pathCustomer(c)
 	if err != nil {
 		return err
 	}
@@ -438,11 +434,7 @@ func formFailed(f *custForm, err error) (int, bool) {
 
 // GET /customers/:id/edit: the form (a fragment for htmx, else a page).
 func (s *Server) uiCustomerEdit(c *echo.Context) error {
-	id, err := pathID(c, "id")
-	if err != nil {
-		return err
-	}
-	cu, err := s.svc.GetCustomer(ctx(c), id)
+	cu, err := s.pathCustomer(c)
 	if err != nil {
 		return err
 	}
@@ -465,14 +457,11 @@ func (s *Server) showForm(c *echo.Context, status int, cu core.Customer, f custF
 
 // POST /customers/:id saves the profile form.
 func (s *Server) uiCustomerSave(c *echo.Context) error {
-	id, err := pathID(c, "id")
+	stored, err := s.pathCustomer(c)
 	if err != nil {
 		return err
 	}
-	stored, err := s.svc.GetCustomer(ctx(c), id)
-	if err != nil {
-		return err
-	}
+	id := stored.ID
 	f, patch, err := s.readForm(c, stored)
 	var saved core.Customer
 	if err == nil {
@@ -542,14 +531,11 @@ type custErase struct {
 
 // GET /customers/:id/erase asks for confirmation.
 func (s *Server) uiCustomerEraseConfirm(c *echo.Context) error {
-	id, err := pathID(c, "id")
+	cu, err := s.pathCustomer(c)
 	if err != nil {
 		return err
 	}
-	cu, err := s.svc.GetCustomer(ctx(c), id)
-	if err != nil {
-		return err
-	}
+	id := cu.ID
 	page, err := s.store.Timeline(ctx(c), id, core.TimelineQuery{Limit: 1000})
 	if err != nil {
 		return err

@@ -513,10 +513,7 @@ func (s *Server) uiSegmentEdit(c *echo.Context) error {
 }
 
 func (s *Server) uiLoadSegment(c *echo.Context) (core.Segment, error) {
-	if s.segs == nil {
-		return core.Segment{}, errNoSegments
-	}
-	id, err := pathID(c, "id")
+	id, err := s.segmentID(c)
 	if err != nil {
 		return core.Segment{}, err
 	}

@@ -230,13 +230,11 @@ func (s *Server) newNoteForm(c *echo.Context, id core.ID) noteForm {
 
 // POST /customers/:id/interactions adds a note or a call.
 func (s *Server) uiAddInteraction(c *echo.Context) error {
-	id, err := pathID(c, "id")
+	cu, err := s.pathCustomer(c)
 	if err != nil {
 		return err
 	}
-	if _, err := s.svc.GetCustomer(ctx(c), id); err != nil {
-		return err
-	}
+	id := cu.ID
 	f := s.newNoteForm(c, id)
 	f.Type, f.Text = c.FormValue("type"), c.FormValue("text")
 	key := c.FormValue("key")
