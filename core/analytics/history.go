@@ -1,6 +1,7 @@
 package analytics
 
 import (
+	"cmp"
 	"slices"
 
 	"github.com/retain-crm/retain/core"
@@ -11,7 +12,7 @@ import (
 
 // lastBuyOnOrBefore returns the newest purchase day ≤ d.
 func (c *cust) lastBuyOnOrBefore(d int32) (int32, bool) {
-	i, found := slices.BinarySearchFunc(c.buys, d, func(b buyRec, d int32) int { return cmp32(b.day, d) })
+	i, found := slices.BinarySearchFunc(c.buys, d, func(b buyRec, d int32) int { return cmp.Compare(b.day, d) })
 	if found {
 		return d, true
 	}
@@ -23,7 +24,7 @@ func (c *cust) lastBuyOnOrBefore(d int32) (int32, bool) {
 
 // buysIn sums purchases on days [from, to].
 func (c *cust) buysIn(from, to int32) (orders int, gross int64) {
-	i, _ := slices.BinarySearchFunc(c.buys, from, func(b buyRec, d int32) int { return cmp32(b.day, d) })
+	i, _ := slices.BinarySearchFunc(c.buys, from, func(b buyRec, d int32) int { return cmp.Compare(b.day, d) })
 	for ; i < len(c.buys) && c.buys[i].day <= to; i++ {
 		orders += int(c.buys[i].orders)
 		gross = satAdd(gross, c.buys[i].gross)
@@ -51,7 +52,7 @@ func (c *cust) refundsIn(from, to int32) int64 { return c.amountIn(typeRefund, f
 // actsIn counts interactions of type typ (0: all) in acts on days [from, to].
 func (c *cust) actsIn(typ uint16, from, to int32) int64 {
 	lo := packAct(from, 0, 0).key()
-	i, _ := slices.BinarySearchFunc(c.acts, lo, func(x act, k uint64) int { return cmp64(x.key(), k) })
+	i, _ := slices.BinarySearchFunc(c.acts, lo, func(x act, k uint64) int { return cmp.Compare(x.key(), k) })
 	var n int64
 	for ; i < len(c.acts) && c.acts[i].day() <= to; i++ {
 		if typ == 0 || c.acts[i].typ() == typ {

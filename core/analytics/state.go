@@ -1,6 +1,7 @@
 package analytics
 
 import (
+	"cmp"
 	"math"
 	"slices"
 	"strings"
@@ -170,7 +171,7 @@ func (c *cust) addBuy(d int32, orders uint32, gross int64) {
 		c.buys = append(grow(c.buys), buyRec{day: d, orders: orders, gross: gross})
 		return
 	}
-	i, found := slices.BinarySearchFunc(c.buys, d, func(b buyRec, d int32) int { return cmp32(b.day, d) })
+	i, found := slices.BinarySearchFunc(c.buys, d, func(b buyRec, d int32) int { return cmp.Compare(b.day, d) })
 	if found {
 		c.buys[i].orders = satAddU32(c.buys[i].orders, orders)
 		c.buys[i].gross = satAdd(c.buys[i].gross, gross)
@@ -191,7 +192,7 @@ func (c *cust) addAct(d int32, typ uint16, n uint32) {
 		c.acts = append(grow(c.acts), a)
 		return
 	}
-	i, found := slices.BinarySearchFunc(c.acts, k, func(x act, k uint64) int { return cmp64(x.key(), k) })
+	i, found := slices.BinarySearchFunc(c.acts, k, func(x act, k uint64) int { return cmp.Compare(x.key(), k) })
 	if found {
 		c.acts[i] = packAct(d, typ, satAddU32(uint32(c.acts[i].count()), n))
 		return
@@ -203,7 +204,7 @@ func (c *cust) addAmount(d int32, typ uint16, amount int64) {
 	x := c.ext()
 	i, found := slices.BinarySearchFunc(x.amounts, amtRec{day: d, typ: typ}, func(a, b amtRec) int {
 		if a.day != b.day {
-			return cmp32(a.day, b.day)
+			return cmp.Compare(a.day, b.day)
 		}
 		return int(a.typ) - int(b.typ)
 	})
@@ -226,26 +227,6 @@ func satAddU32(a, b uint32) uint32 {
 		return s
 	}
 	return math.MaxUint32
-}
-
-func cmp32(a, b int32) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
-
-func cmp64(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // state is the whole derived history: customers in a slice (no pointer per

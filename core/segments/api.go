@@ -2,6 +2,7 @@ package segments
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"encoding/csv"
 	"fmt"
@@ -285,7 +286,7 @@ func (m *Maintainer) ExportCSV(ctx context.Context, id core.ID, w io.Writer) (in
 		if err != nil {
 			return n, err
 		}
-		slices.SortFunc(custs, func(a, b core.Customer) int { return cmpID(a.ID, b.ID) })
+		slices.SortFunc(custs, func(a, b core.Customer) int { return cmp.Compare(a.ID, b.ID) })
 		for i := range custs {
 			c := &custs[i]
 			email, phone := "", ""
@@ -337,16 +338,6 @@ func (m *Maintainer) engineFacts(id core.ID) (rawFacts, bool) {
 		return rawFacts{}, false
 	}
 	return rawFacts{f.Orders, f.Revenue, f.FirstPurchase, f.LastPurchase, f.RFMSegment, f.PAlive, f.CLV}, true
-}
-
-func cmpID(a, b core.ID) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 func day(t time.Time) string {

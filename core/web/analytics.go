@@ -703,16 +703,25 @@ func (s *Server) apiGetModel(c *echo.Context) error {
 
 // POST /api/v1/analytics/refit
 func (s *Server) apiRefit(c *echo.Context) error {
-	e, err := s.engine(c)
+	m, err := s.refit(c)
 	if err != nil {
 		return err
 	}
+	return c.JSON(http.StatusOK, NewAPIModel(m))
+}
+
+// refit fits the models now (page and API) and notes the result for the audit log.
+func (s *Server) refit(c *echo.Context) (analytics.ModelReport, error) {
+	e, err := s.engine(c)
+	if err != nil {
+		return analytics.ModelReport{}, err
+	}
 	m, err := e.Refit(ctx(c))
 	if err != nil {
-		return analyticsErr(c, err)
+		return m, analyticsErr(c, err)
 	}
 	auditDetail(c, refitDetail(m))
-	return c.JSON(http.StatusOK, NewAPIModel(m))
+	return m, nil
 }
 
 func refitDetail(m analytics.ModelReport) string {

@@ -69,14 +69,8 @@ func (s *Server) uiDashboard(c *echo.Context) error {
 // POST /dashboard/refit — refit the models now (admin), then back to the
 // dashboard's model section.
 func (s *Server) uiRefit(c *echo.Context) error {
-	e, err := s.engine(c)
-	if err != nil {
+	if _, err := s.refit(c); err != nil {
 		return err
 	}
-	m, err := e.Refit(ctx(c))
-	if err != nil {
-		return analyticsErr(c, err)
-	}
-	auditDetail(c, refitDetail(m))
 	return seeOther(c, "/dashboard?refitted=1#model")
 }
