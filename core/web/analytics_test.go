@@ -293,4 +293,16 @@ func TestAnalyticsDashboardHostileData(t *testing.T) {
 	if n := strings.Count(body, "&lt;script&gt;alert(1)&lt;/script&gt;"); n < 2 {
 		t.Errorf("the hostile name should appear in the at-risk list and the reasons: %d times", n)
 	}
+	// The RFM grid's numbers are also a table (screen readers, no SVG):
+	// five rows, recency 5 first, five frequency columns each.
+	i := strings.Index(body, "The grid as a table")
+	if i < 0 {
+		t.Fatal("no RFM table")
+	}
+	table := body[i:]
+	table = table[:strings.Index(table, "</table>")]
+	if strings.Count(table, `<th scope="row">R`) != 5 || !strings.Contains(table, `<th scope="row">R5</th>`) ||
+		strings.Index(table, "R5</th>") > strings.Index(table, "R1</th>") || strings.Count(table, `<td class="num"`) != 25 {
+		t.Errorf("RFM table:\n%s", table)
+	}
 }
