@@ -32,12 +32,16 @@ const (
 	TypeSubscriptionStarted   InteractionType = "subscription_started"
 	TypeSubscriptionRenewed   InteractionType = "subscription_renewed"
 	TypeSubscriptionCancelled InteractionType = "subscription_cancelled"
+	// Outcomes of outbox messages and what channels report back.
+	TypeFailed       InteractionType = "failed"  // a message could not be delivered
+	TypeBounced      InteractionType = "bounced" // the receiver's side returned it
+	TypeUnsubscribed InteractionType = "unsubscribed"
 )
 
 // KnownTypes lists the known interaction types in the order the UI offers them.
 var KnownTypes = []InteractionType{
 	TypePurchase, TypeRefund, TypeSession, TypePageView, TypeMessageSent, TypeDelivered,
-	TypeOpened, TypeClicked, TypeReplied, TypeTicketOpened, TypeTicketUpdated, TypeTicketClosed,
+	TypeFailed, TypeBounced, TypeOpened, TypeClicked, TypeReplied, TypeUnsubscribed, TypeTicketOpened, TypeTicketUpdated, TypeTicketClosed,
 	TypeNote, TypeCall, TypeSurveyResponse, TypeSubscriptionStarted, TypeSubscriptionRenewed,
 	TypeSubscriptionCancelled,
 }

@@ -2,6 +2,7 @@ package core
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"time"
 )
@@ -86,6 +87,69 @@ type Channels interface {
 	Send(ctx context.Context, channel string, msg OutboundMessage) (providerID string, err error)
 	// ChannelNames lists the channels of the running plugins.
 	ChannelNames() []string
+	// ParseInbound hands a request to /hooks/{plugin}/... to the plugin.
+	// A refusal wraps ErrInvalid (malformed), ErrUnauthorized (bad
+	// signature or token) or ErrNotFound (no such plugin or path).
+	ParseInbound(ctx context.Context, plugin string, r InboundRequest) (InboundParsed, error)
+}
+
+// Metadata keys the outbox sets on every message it hands to a channel
+// (plugins/sdk names them MetaHookURL, MetaOutboxID, MetaAttempt; a test in
+// plugins/host keeps the two lists equal).
+const (
+	MetaHookURL  = "retain.hook_url"
+	MetaOutboxID = "retain.outbox_id"
+	MetaAttempt  = "retain.attempt"
+)
+
+// InboundRequest is an HTTP request to /hooks/{plugin}/{path}.
+type InboundRequest struct {
+	Method     string
+	Path       string // what follows /hooks/{plugin}, with the query ("/unsubscribe?c=1")
+	Headers    map[string][]string
+	Body       []byte
+	RemoteAddr string
+}
+
+// InboundParsed is what a plugin made of an inbound request: the answer
+// for the caller and what the host should record.
+type InboundParsed struct {
+	Status       int // 0 means 200
+	ContentType  string
+	Body         []byte
+	Interactions []InboundInteraction
+	Consent      []InboundConsent
+}
+
+// CustomerRef names a customer the way an outside system knows them; the
+// first non-empty field wins (ID, ExternalID, Email, Phone).
+type CustomerRef struct {
+	ID         ID
+	ExternalID string
+	Email      string
+	Phone      string
+}
+
+// IsZero reports whether the reference names nobody.
+func (r CustomerRef) IsZero() bool { return r == CustomerRef{} }
+
+// InboundInteraction is an interaction reported by a plugin. Its customer
+// is Customer, or the customer of the outbox message named by MessageKey
+// (its idempotency key) or ProviderID (what the channel answered to Send).
+type InboundInteraction struct {
+	Customer    CustomerRef
+	MessageKey  string
+	ProviderID  string
+	Interaction Interaction // CustomerID is filled in by the host
+}
+
+// InboundConsent is a consent change reported by a plugin (an unsubscribe).
+type InboundConsent struct {
+	Customer CustomerRef
+	Channel  Channel
+	Granted  bool
+	Source   string
+	At       time.Time
 }
 
 // Plugins is what the admin pages read and do.
@@ -95,6 +159,13 @@ type Plugins interface {
 	// Disable stops one. ErrNotFound for an unknown name.
 	Enable(ctx context.Context, name string) error
 	Disable(ctx context.Context, name, reason string) error
+	// Configure hands a running plugin new configuration (a JSON object)
+	// through its Configure call; ErrInvalid when the plugin refuses it
+	// (it keeps the old one). A plugin that is not running gets it at its
+	// next start, so this returns nil then.
+	Configure(ctx context.Context, name string, config json.RawMessage) error
+	// Restart stops a plugin and starts it again (its grants changed).
+	Restart(ctx context.Context, name string) error
 }
 
 // IsRetryable reports whether an error from a port such as Channels may go

@@ -130,6 +130,8 @@ type Store interface {
 	Sessions
 	Audit
 	SegmentStore
+	Outbox
+	PluginSettingsStore
 
 	// Backup writes a consistent copy of the whole database to w while the
 	// store stays online.

@@ -22,10 +22,25 @@ func (db *DB) AppendInteractions(ctx context.Context, in []core.Interaction) ([]
 	if len(in) > core.MaxBatch {
 		return nil, core.Invalidf("at most %d interactions per batch", core.MaxBatch)
 	}
-	res := make([]core.AppendResult, len(in))
 	if len(in) == 0 {
-		return res, nil
+		return []core.AppendResult{}, nil
 	}
+	var res []core.AppendResult
+	err := db.update(ctx, func(tx *bolt.Tx) error {
+		var err error
+		res, err = appendInteractionsTx(tx, in)
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("append interactions: %w", err)
+	}
+	return res, nil
+}
+
+// appendInteractionsTx is AppendInteractions inside tx (the outbox records
+// message outcomes with the message's new state in one transaction).
+func appendInteractionsTx(tx *bolt.Tx, in []core.Interaction) ([]core.AppendResult, error) {
+	res := make([]core.AppendResult, len(in))
 	recs := make([][]byte, len(in))
 	var custIDs []core.ID
 	for i := range in {
@@ -42,7 +57,7 @@ func (db *DB) AppendInteractions(ctx context.Context, in []core.Interaction) ([]
 	slices.Sort(custIDs)
 	custIDs = slices.Compact(custIDs)
 
-	err := db.update(ctx, func(tx *bolt.Tx) error {
+	err := func() error {
 		ib, idem, custs := bucket(tx, bInteractions), bucket(tx, bIdempotency), bucket(tx, bCustomers)
 		for _, id := range custIDs {
 			if custs.Get(idKey(id)) == nil {
@@ -188,9 +203,9 @@ func (db *DB) AppendInteractions(ctx context.Context, in []core.Interaction) ([]
 			return err
 		}
 		return addUint(bucket(tx, bMeta), metaCountInteractions, int64(len(fresh)))
-	})
+	}()
 	if err != nil {
-		return nil, fmt.Errorf("append interactions: %w", err)
+		return nil, err
 	}
 	return res, nil
 }
@@ -534,6 +549,9 @@ func (db *DB) EraseCustomer(ctx context.Context, id core.ID) error {
 			if err := bucket(tx, e.def).Delete(e.key); err != nil {
 				return err
 			}
+		}
+		if err := eraseCustomerMessages(tx, id); err != nil {
+			return err
 		}
 		if err := bucket(tx, bCustomers).Delete(prefix); err != nil {
 			return err

@@ -46,6 +46,14 @@ var (
 	bSegments     = bucketDef{[]byte("segments"), 0.9, "id(8) → segment JSON"}
 	bSegMembers   = bucketDef{[]byte("segment_members"), 0.5, "segment id(8)|customer id(8) → empty"}
 	bPluginKV     = bucketDef{[]byte("plugin_kv"), 0.5, "len(1)|plugin name|key → value; see pluginkv.go"}
+
+	bOutbox         = bucketDef{[]byte("outbox"), 0.9, "id(8) → outbox message JSON; see outbox.go"}
+	bOutboxKey      = bucketDef{[]byte("outbox_by_key"), 0.5, "idempotency key → message id(8); unique"}
+	bOutboxDue      = bucketDef{[]byte("outbox_due"), 0.5, "len(1)|channel|not before(12)|id(8) → empty; queued only"}
+	bOutboxState    = bucketDef{[]byte("outbox_by_state"), 0.5, "len(1)|state|id(8) → empty"}
+	bOutboxCustomer = bucketDef{[]byte("outbox_by_customer"), 0.5, "customer id(8)|message id(8) → empty"}
+	bOutboxProvider = bucketDef{[]byte("outbox_by_provider"), 0.5, "len(1)|channel|provider id → message id(8)"}
+	bPluginSettings = bucketDef{[]byte("plugin_settings"), 0.5, "plugin name → settings JSON (config, approved grants, disabled)"}
 )
 
 // allBuckets is the bucket registry, in creation order.
@@ -56,6 +64,7 @@ var allBuckets = []bucketDef{
 	bSessions, bSessionUser, bAudit,
 	bSegments, bSegMembers,
 	bPluginKV,
+	bOutbox, bOutboxKey, bOutboxDue, bOutboxState, bOutboxCustomer, bOutboxProvider, bPluginSettings,
 }
 
 // Meta keys (in bMeta). Values are big-endian uint64.
@@ -94,6 +103,9 @@ var migrations = []migration{
 	}},
 	{"create plugin key-value bucket", func(tx *bolt.Tx) error {
 		return createBuckets(tx, bPluginKV)
+	}},
+	{"create outbox and plugin settings buckets", func(tx *bolt.Tx) error {
+		return createBuckets(tx, bOutbox, bOutboxKey, bOutboxDue, bOutboxState, bOutboxCustomer, bOutboxProvider, bPluginSettings)
 	}},
 }
 

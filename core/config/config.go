@@ -32,6 +32,7 @@ type Config struct {
 	Log       Log       `toml:"log"`
 	Analytics Analytics `toml:"analytics"`
 	Plugins   Plugins   `toml:"plugins"`
+	Outbox    Outbox    `toml:"outbox"`
 }
 
 // Server is the HTTP listener.
@@ -145,6 +146,31 @@ type Plugins struct {
 	CrashWindow time.Duration `toml:"crash_window"`
 }
 
+// Outbox governs message delivery (core/outbox): how many messages are
+// handed to channels at once, how failures are retried, and how fast each
+// channel may send.
+type Outbox struct {
+	// Workers deliver messages concurrently (each waits on one channel call).
+	Workers int `toml:"workers"`
+	// MaxAttempts before a message that keeps failing retryably is failed.
+	MaxAttempts int `toml:"max_attempts"`
+	// RetryBackoff is the wait after the first retryable failure; it doubles
+	// per attempt up to MaxRetryBackoff (with jitter).
+	RetryBackoff    time.Duration `toml:"retry_backoff"`
+	MaxRetryBackoff time.Duration `toml:"max_retry_backoff"`
+	// SendTimeout bounds one channel call; a plugin that does not answer
+	// within it is treated as a retryable failure.
+	SendTimeout time.Duration `toml:"send_timeout"`
+	// Rates caps messages per second per channel, e.g. { sms = 5 }; a
+	// channel not listed is not capped.
+	Rates map[string]float64 `toml:"rates"`
+	// RequireConsent: send only to customers who granted consent for the
+	// channel. Off, only a withdrawn consent stops a message.
+	RequireConsent bool `toml:"require_consent"`
+	// PollInterval is how often due retries are looked for.
+	PollInterval time.Duration `toml:"poll_interval"`
+}
+
 // Default returns the configuration used when no file sets anything.
 func Default() Config {
 	return Config{
@@ -168,6 +194,8 @@ func Default() Config {
 			Env: []string{"PATH", "TZ", "LANG", "LC_ALL", "TMPDIR"}, HealthInterval: 10 * time.Second,
 			HealthTimeout: 3 * time.Second, RestartBackoff: time.Second, MaxBackoff: time.Minute,
 			MaxCrashes: 5, CrashWindow: 10 * time.Minute},
+		Outbox: Outbox{Workers: 16, MaxAttempts: 8, RetryBackoff: 30 * time.Second, MaxRetryBackoff: time.Hour,
+			SendTimeout: 30 * time.Second, Rates: map[string]float64{}, PollInterval: time.Second},
 	}
 }
 
@@ -413,6 +441,7 @@ func (c *Config) Validate() error {
 		bad("analytics.poll_interval", "must be at least 1ms")
 	}
 	c.validatePlugins(bad)
+	c.validateOutbox(bad)
 	switch c.Log.Level {
 	case "debug", "info", "warn", "error":
 	default:
@@ -486,4 +515,32 @@ func pluginName(n string) bool {
 		}
 	}
 	return true
+}
+
+func (c *Config) validateOutbox(bad func(key, format string, args ...any)) {
+	o := c.Outbox
+	if o.Workers < 1 || o.Workers > 1024 {
+		bad("outbox.workers", "must be between 1 and 1024")
+	}
+	if o.MaxAttempts < 1 || o.MaxAttempts > 100 {
+		bad("outbox.max_attempts", "must be between 1 and 100")
+	}
+	if o.RetryBackoff < time.Millisecond {
+		bad("outbox.retry_backoff", "must be at least 1ms")
+	}
+	if o.MaxRetryBackoff < o.RetryBackoff {
+		bad("outbox.max_retry_backoff", "must be at least outbox.retry_backoff")
+	}
+	if o.SendTimeout < 100*time.Millisecond {
+		bad("outbox.send_timeout", "must be at least 100ms")
+	}
+	if o.PollInterval < time.Millisecond {
+		bad("outbox.poll_interval", "must be at least 1ms")
+	}
+	for ch, r := range o.Rates {
+		// Written so that NaN fails too.
+		if !(r > 0 && r <= 1e6) {
+			bad("outbox.rates."+ch, "must be a number of messages per second above 0")
+		}
+	}
 }

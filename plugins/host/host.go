@@ -60,6 +60,9 @@ type Options struct {
 	Approved func(name string) core.PluginGrants
 	// PluginConfig returns a plugin's configuration (a JSON object); nil: {}.
 	PluginConfig func(name string) json.RawMessage
+	// StartDisabled says which plugins an admin disabled (they wait for
+	// Enable instead of starting); nil: none.
+	StartDisabled func(name string) (reason string, disabled bool)
 	HostVersion  string
 	// CallTimeout bounds start-up calls (Describe, Configure); 0 means 10s.
 	CallTimeout time.Duration
@@ -96,8 +99,8 @@ func New(opts Options) (*Host, error) {
 		if _, dup := h.procs[s.Name]; dup {
 			return nil, fmt.Errorf("%w: two plugins named %q", core.ErrConflict, s.Name)
 		}
-		p := &proc{h: h, spec: s, log: h.log.With("plugin", s.Name),
-			enable: make(chan struct{}, 1), disable: make(chan string, 1), poke: make(chan struct{}, 1)}
+		p := &proc{h: h, spec: s, log: h.log.With("plugin", s.Name), enable: make(chan struct{}, 1),
+			disable: make(chan string, 1), poke: make(chan struct{}, 1), restart: make(chan struct{}, 1)}
 		p.st = core.PluginStatus{Name: s.Name, Builtin: s.Builtin, State: core.PluginStopped}
 		if !s.Builtin {
 			p.st.Path, p.st.SHA256 = s.Path, s.SHA256
@@ -175,6 +178,94 @@ func (h *Host) Disable(_ context.Context, name, reason string) error {
 	default:
 	}
 	return nil
+}
+
+// Configure hands a running plugin new configuration (core.Plugins).
+func (h *Host) Configure(ctx context.Context, name string, conf json.RawMessage) error {
+	p, ok := h.procs[name]
+	if !ok {
+		return core.NotFoundf("plugin %q", name)
+	}
+	p.mu.Lock()
+	plug, api := p.plug, p.api
+	p.mu.Unlock()
+	if plug == nil {
+		return nil // it reads the stored configuration when it starts
+	}
+	cctx, cancel := context.WithTimeout(ctx, h.opts.CallTimeout)
+	defer cancel()
+	return toCore(name, plug.Configure(cctx, conf, api))
+}
+
+// Restart stops a plugin and starts it again (core.Plugins).
+func (h *Host) Restart(_ context.Context, name string) error {
+	p, ok := h.procs[name]
+	if !ok {
+		return core.NotFoundf("plugin %q", name)
+	}
+	select {
+	case p.restart <- struct{}{}:
+	default:
+	}
+	return nil
+}
+
+// ParseInbound hands an inbound request to plugin (core.Channels). A bad
+// signature or token (PermissionDenied from the plugin) is ErrUnauthorized.
+func (h *Host) ParseInbound(ctx context.Context, plugin string, r core.InboundRequest) (core.InboundParsed, error) {
+	p, ok := h.procs[plugin]
+	if !ok {
+		return core.InboundParsed{}, core.NotFoundf("plugin %q", plugin)
+	}
+	ch, err := p.channel()
+	if err != nil {
+		return core.InboundParsed{}, err
+	}
+	req := &pb.InboundRequest{Method: r.Method, Path: r.Path, Body: r.Body, RemoteAddr: r.RemoteAddr}
+	for name, vs := range r.Headers {
+		for _, v := range vs {
+			req.Headers = append(req.Headers, &pb.Header{Name: name, Value: v})
+		}
+	}
+	sort.Slice(req.Headers, func(i, j int) bool { return req.Headers[i].Name < req.Headers[j].Name })
+	resp, err := ch.ParseInbound(ctx, req)
+	if err != nil {
+		if errors.Is(err, sdk.ErrPermissionDenied) {
+			return core.InboundParsed{}, fmt.Errorf("%w: plugin %s: %v", core.ErrUnauthorized, plugin, err)
+		}
+		p.check(err)
+		return core.InboundParsed{}, toCore(plugin, err)
+	}
+	return inboundFromPB(resp), nil
+}
+
+// inboundFromPB converts what a plugin answered; customer ids that do not
+// parse become zero (the reference then names nobody by id).
+func inboundFromPB(r *pb.InboundResponse) core.InboundParsed {
+	out := core.InboundParsed{Status: int(r.GetStatusCode()), ContentType: r.GetContentType(), Body: r.GetBody()}
+	ref := func(c *pb.CustomerRef) core.CustomerRef {
+		id, _ := core.ParseID(c.GetId())
+		return core.CustomerRef{ID: id, ExternalID: c.GetExternalId(), Email: c.GetEmail(), Phone: c.GetPhone()}
+	}
+	for _, in := range r.GetInteractions() {
+		it := core.Interaction{Type: core.InteractionType(in.GetType()), Channel: core.Channel(in.GetChannel()),
+			Amount: in.GetAmount(), Currency: in.GetCurrency(), Properties: in.GetProperties(), Text: in.GetText(),
+			IdempotencyKey: in.GetIdempotencyKey()}
+		if in.GetTime() != nil {
+			it.Time = in.GetTime().AsTime()
+		}
+		out.Interactions = append(out.Interactions, core.InboundInteraction{Customer: ref(in.GetCustomer()),
+			MessageKey: in.GetMessageKey(), ProviderID: in.GetProviderId(), Interaction: it})
+	}
+	for _, c := range r.GetConsentChanges() {
+		cc := core.InboundConsent{Customer: ref(c.GetCustomer()), Channel: core.Channel(c.GetChannel()),
+			Granted: c.GetGranted(), Source: c.GetSource()}
+		if c.GetTime() != nil {
+			cc.At = c.GetTime().AsTime()
+		}
+		out.Consent = append(out.Consent, cc)
+	}
+	return out
 }
 
 // ChannelNames lists the channels the plugins declared, sorted.

@@ -25,6 +25,7 @@ type proc struct {
 	enable  chan struct{}
 	disable chan string
 	poke    chan struct{} // check health now (a call failed)
+	restart chan struct{} // stop and start again (grants changed)
 
 	mu     sync.Mutex
 	st     core.PluginStatus
@@ -32,8 +33,12 @@ type proc struct {
 	plug   *sdk.PluginClient
 	ch     *sdk.ChannelClient
 	pack   *sdk.PackClient
+	api    *hostAPI
 	gen    int // starts so far; tests wait for it to move
 }
+
+// errRestart ends watch when an admin asked for a restart: not a crash.
+var errRestart = errors.New("restart requested")
 
 // disabled is why run stops restarting a plugin.
 type disabled struct{ reason string }
@@ -91,16 +96,33 @@ func (p *proc) run(ctx context.Context) {
 	cfg := p.h.opts.Config
 	backoff := cfg.RestartBackoff
 	var crashes []time.Time
+	if p.h.opts.StartDisabled != nil {
+		if reason, off := p.h.opts.StartDisabled(p.spec.Name); off {
+			p.set(func(st *core.PluginStatus) { st.State, st.DisabledReason = core.PluginDisabled, reason })
+			select {
+			case <-ctx.Done():
+				p.set(func(st *core.PluginStatus) { st.State = core.PluginStopped })
+				return
+			case <-p.enable:
+				p.set(func(st *core.PluginStatus) { st.DisabledReason = "" })
+				p.drain()
+			}
+		}
+	}
 	for ctx.Err() == nil {
 		startedAt := time.Now()
 		err := p.start(ctx)
 		if err == nil {
 			err = p.watch(ctx)
 		}
-		p.kill(ctx.Err() != nil)
+		p.kill(ctx.Err() != nil || errors.Is(err, errRestart))
 		if ctx.Err() != nil {
 			p.set(func(st *core.PluginStatus) { st.State, st.PID = core.PluginStopped, 0 })
 			return
+		}
+		if errors.Is(err, errRestart) {
+			p.log.Info("plugin restarting on request")
+			continue
 		}
 		if time.Since(startedAt) > cfg.CrashWindow {
 			backoff = cfg.RestartBackoff // it ran well for a while
@@ -237,7 +259,7 @@ func (p *proc) start(ctx context.Context) error {
 		pid = rc.Pid
 	}
 	p.mu.Lock()
-	p.plug, p.ch, p.pack = plug, ch, pack
+	p.plug, p.ch, p.pack, p.api = plug, ch, pack, api
 	p.st.Version, p.st.Kinds, p.st.Channels, p.st.PID = m.GetVersion(), kinds, slices.Clone(channels), pid
 	p.st.Grants, p.st.ConfigSchema, p.st.Events = grants, m.GetConfigSchemaJson(), slices.Clone(m.GetEvents())
 	p.st.State, p.st.StartedAt, p.st.LastHealthy, p.st.Health = core.PluginRunning, time.Now().UTC(), time.Now().UTC(), ""
@@ -309,6 +331,8 @@ func (p *proc) watch(ctx context.Context) error {
 			return ctx.Err()
 		case reason := <-p.disable:
 			return disabled{reason}
+		case <-p.restart:
+			return errRestart
 		case <-t.C:
 		case <-p.poke:
 		}
@@ -346,7 +370,7 @@ func (p *proc) kill(graceful bool) {
 	p.mu.Lock()
 	client := p.client
 	pid := p.st.PID
-	p.client, p.plug, p.ch, p.pack = nil, nil, nil, nil
+	p.client, p.plug, p.ch, p.pack, p.api = nil, nil, nil, nil, nil
 	p.mu.Unlock()
 	if client == nil {
 		return

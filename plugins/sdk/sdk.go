@@ -72,6 +72,31 @@ const (
 	CapActions  = "actions"  // Host.EmitActions
 )
 
+// Metadata keys the host sets on every message it hands to Send (beside
+// the metadata the sender gave).
+const (
+	// MetaHookURL is the public URL of the plugin's inbound route
+	// (server.base_url + "/hooks/" + plugin name), for links such as
+	// one-click unsubscribe; empty when base_url is not configured.
+	MetaHookURL = "retain.hook_url"
+	// MetaOutboxID is the id of the outbox message.
+	MetaOutboxID = "retain.outbox_id"
+	// MetaAttempt is the attempt number, 1 for the first.
+	MetaAttempt = "retain.attempt"
+)
+
+// Interaction types a channel reports from inbound requests (any other
+// lower-case word is stored too).
+const (
+	TypeDelivered    = "delivered"
+	TypeBounced      = "bounced"
+	TypeFailed       = "failed"
+	TypeOpened       = "opened"
+	TypeClicked      = "clicked"
+	TypeReplied      = "replied"
+	TypeUnsubscribed = "unsubscribed"
+)
+
 // Plugin is what every plugin implements.
 type Plugin interface {
 	// Describe returns the manifest: name, version, kinds, config schema,
