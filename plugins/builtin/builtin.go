@@ -9,12 +9,14 @@ import (
 	"sort"
 
 	"github.com/retain-crm/retain/plugins/builtin/echo"
+	"github.com/retain-crm/retain/plugins/builtin/webhook"
 	"github.com/retain-crm/retain/plugins/sdk"
 )
 
 // registry maps a built-in's name to its constructor.
 var registry = map[string]func() sdk.Plugin{
-	"echo": echo.New,
+	"echo":    echo.New,
+	"webhook": webhook.New,
 }
 
 // Names lists the built-in plugins.
