@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/retain-crm/retain/core"
+	"github.com/retain-crm/retain/core/outbox"
 	"github.com/retain-crm/retain/core/segments"
 	"github.com/retain-crm/retain/core/web"
 )
@@ -93,6 +94,33 @@ func (a *App) Serve(ctx context.Context, ready chan<- string) error {
 	if err != nil {
 		return err
 	}
+
+	// Plugins run as supervised subprocesses; the outbox hands them
+	// messages. The host outlives the delivery workers at shutdown, so a
+	// message being sent finishes instead of being cut.
+	specs, err := pluginSpecs(a.Cfg.Plugins.Builtin, a.Cfg.Plugins.Dir, a.Cfg.Plugins.Pinned)
+	if err != nil {
+		return err
+	}
+	var box *outbox.Service
+	plugins, err := a.newHost(specs, segs, func() *outbox.Service { return box }, log.With("component", "plugins"))
+	if err != nil {
+		return err
+	}
+	box = outbox.New(outbox.Options{Config: a.Cfg.Outbox, Service: a.Service, Channels: plugins, Plugins: plugins,
+		BaseURL: a.Cfg.Server.BaseURL, Logger: log.With("component", "outbox")})
+	plugins.Start(workers)
+	defer plugins.Stop()
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := box.Run(workers); err != nil && workers.Err() == nil {
+			log.Error("outbox stopped", "err", err)
+		}
+	}()
+	if len(specs) > 0 && a.Cfg.Server.BaseURL == "" {
+		log.Warn("server.base_url is not set: channel plugins cannot put one-click unsubscribe links in messages")
+	}
 	srv, err := web.New(web.Deps{
 		Config: a.Cfg, Service: a.Service, Store: a.Store, Imports: imports, Analytics: a.Analytics, Segments: segs,
 		Logger: log.With("component", "web"), Version: Version, Now: func() time.Time { return time.Now().UTC() },
@@ -152,6 +180,7 @@ func (a *App) Serve(ctx context.Context, ready chan<- string) error {
 	imports.Close()
 	stopWorkers()
 	wg.Wait()
+	plugins.Stop()
 	log.Info("stopped")
 	return nil
 }

@@ -354,3 +354,44 @@ func model(v float64, prec int) string {
 	}
 	return strconv.FormatFloat(v, 'f', prec, 64)
 }
+
+// Query returns, in ID order, up to limit (1..1000; 0 means 100) customers
+// matching rule whose ID sorts after cursor, and the cursor of the next
+// page ("" at the end). The plugin Host API answers QueryCustomers with
+// it. Each page evaluates the rule over everyone (as Preview does), which
+// is milliseconds at 100k customers.
+func (m *Maintainer) Query(ctx context.Context, rule core.Rule, cursor string, limit int) ([]core.ID, string, error) {
+	if err := rule.Validate("rule"); err != nil {
+		return nil, "", err
+	}
+	if !m.Ready() {
+		return nil, "", errLoading
+	}
+	switch {
+	case limit == 0:
+		limit = 100
+	case limit < 0 || limit > 1000:
+		return nil, "", core.FieldErr("limit", "must be between 1 and 1000")
+	}
+	var after core.ID
+	if cursor != "" {
+		id, err := core.ParseID(cursor)
+		if err != nil {
+			return nil, "", core.FieldErr("cursor", "not a cursor from a previous page")
+		}
+		after = id
+	}
+	ids, _, err := m.match(ctx, rule, 0, nil)
+	if err != nil {
+		return nil, "", err
+	}
+	slices.Sort(ids)
+	i, _ := slices.BinarySearch(ids, after+1)
+	ids = ids[i:]
+	next := ""
+	if len(ids) > limit {
+		ids = ids[:limit]
+		next = ids[limit-1].String()
+	}
+	return ids, next, nil
+}

@@ -56,6 +56,20 @@ type (
 	GetTimelineRequest    = pb.GetTimelineRequest
 	TimelinePage          = pb.TimelinePage
 	KVPair                = pb.KVPair
+	SetAttribute          = pb.SetAttribute
+	Points                = pb.Points
+	Task                  = pb.Task
+
+	// The kinds of Action (its Kind field), e.g.
+	// &sdk.Action{Id: "tag:" + ev.Id, CustomerId: ev.CustomerId, Kind: &sdk.ActionAddTag{AddTag: "vip"}}.
+	ActionAddTag            = pb.Action_AddTag
+	ActionRemoveTag         = pb.Action_RemoveTag
+	ActionSetAttribute      = pb.Action_SetAttribute
+	ActionAppendInteraction = pb.Action_AppendInteraction
+	ActionAwardPoints       = pb.Action_AwardPoints
+	ActionRedeemPoints      = pb.Action_RedeemPoints
+	ActionEnqueueMessage    = pb.Action_EnqueueMessage
+	ActionOpenTask          = pb.Action_OpenTask
 )
 
 // The plugin kinds.
