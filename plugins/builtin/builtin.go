@@ -9,6 +9,7 @@ import (
 	"sort"
 
 	"github.com/retain-crm/retain/plugins/builtin/echo"
+	"github.com/retain-crm/retain/plugins/builtin/email"
 	"github.com/retain-crm/retain/plugins/builtin/webhook"
 	"github.com/retain-crm/retain/plugins/sdk"
 )
@@ -16,6 +17,7 @@ import (
 // registry maps a built-in's name to its constructor.
 var registry = map[string]func() sdk.Plugin{
 	"echo":    echo.New,
+	"email":   email.New,
 	"webhook": webhook.New,
 }
 
