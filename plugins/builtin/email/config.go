@@ -20,7 +20,7 @@ const schema = `{
   "additionalProperties": false,
   "required": ["host", "from"],
   "properties": {
-    "host": {"type": "string", "description": "SMTP server host name or IP address, e.g. smtp.example.com"},
+    "host": {"type": "string", "description": "SMTP server host name or IPv4 address, e.g. smtp.example.com"},
     "port": {"type": "integer", "minimum": 1, "maximum": 65535,
       "description": "SMTP port; default 587 for starttls, 465 for tls, 25 for none"},
     "security": {"type": "string", "enum": ["starttls", "tls", "none"], "default": "starttls",
@@ -164,6 +164,10 @@ func checkHost(h string) error {
 	switch {
 	case h == "":
 		return sdk.Invalidf("host: required")
+	case strings.Contains(h, ":"):
+		// go-mail joins host and port as "%s:%d"; an IPv6 literal would
+		// come out ambiguous.
+		return sdk.Invalidf("host: IPv6 addresses are not supported; give a host name")
 	case net.ParseIP(h) != nil:
 		return nil
 	case !isHostname(h):
