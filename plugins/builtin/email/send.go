@@ -94,7 +94,9 @@ func (p *Plugin) Send(ctx context.Context, m *sdk.Message) (string, error) {
 			if cn.c, err = st.client.DialToSMTPClientWithContext(ctx); err != nil {
 				cn.c = nil
 				st.pool.put(cn, false)
-				p.noteFailure(err)
+				if ctx.Err() == nil { // the server's fault, not a caller who gave up
+					p.noteFailure(err)
+				}
 				return "", sdk.Retryablef("connecting to %s:%d: %v", st.cfg.Host, st.cfg.Port, err)
 			}
 		}
