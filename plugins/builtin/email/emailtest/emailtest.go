@@ -204,7 +204,7 @@ func (s *Server) MessageIDs() map[string]int {
 	return out
 }
 
-// Connections is the number of SMTP sessions opened so far (a client that
+// Connections is the number of TCP connections accepted so far (a client that
 // reuses its connections opens few).
 func (s *Server) Connections() int { s.mu.Lock(); defer s.mu.Unlock(); return s.conns }
 
