@@ -10,6 +10,7 @@ import (
 
 	"github.com/retain-crm/retain/plugins/builtin/echo"
 	"github.com/retain-crm/retain/plugins/builtin/email"
+	"github.com/retain-crm/retain/plugins/builtin/sms"
 	"github.com/retain-crm/retain/plugins/builtin/webhook"
 	"github.com/retain-crm/retain/plugins/sdk"
 )
@@ -18,6 +19,7 @@ import (
 var registry = map[string]func() sdk.Plugin{
 	"echo":    echo.New,
 	"email":   email.New,
+	"sms":     sms.New,
 	"webhook": webhook.New,
 }
 

@@ -145,8 +145,10 @@ func header(r *sdk.InboundRequest, name string) string {
 // "v1,<base64>" signatures equal (in constant time) to the HMAC-SHA256 of
 // id.timestamp.body under secret. It returns the timestamp.
 func Verify(secret []byte, id, timestamp, signatures string, body []byte, now time.Time) (time.Time, error) {
-	if id == "" || len(id) > 256 || !printable(id) {
-		return time.Time{}, fmt.Errorf("webhook-id missing, longer than 256 bytes or not printable ASCII")
+	// 180: "webhook:"+id+":"+index stays within the host's 200-byte
+	// idempotency keys.
+	if id == "" || len(id) > 180 || !printable(id) {
+		return time.Time{}, fmt.Errorf("webhook-id missing, longer than 180 bytes or not printable ASCII")
 	}
 	sec, err := strconv.ParseInt(timestamp, 10, 64)
 	if err != nil || len(timestamp) > 12 {
@@ -223,7 +225,7 @@ func (ev *Event) check() error {
 		return fmt.Errorf("names no message (message_key, provider_id) and no customer")
 	case ev.Type == sdk.TypeUnsubscribed && c == nil:
 		return fmt.Errorf("unsubscribed needs a customer (id, external_id, email or phone)")
-	case len(ev.MessageKey) > 512 || len(ev.ProviderID) > 256:
+	case len(ev.MessageKey) > 200 || len(ev.ProviderID) > 256:
 		return fmt.Errorf("message_key or provider_id too long")
 	case len(ev.Text) > 64<<10:
 		return fmt.Errorf("text longer than 64 KiB")
