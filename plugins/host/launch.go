@@ -40,7 +40,13 @@ func BuiltinSpec(exe, name string) Spec {
 func ThirdPartySpecs(dir string, pinned map[string]string) ([]Spec, error) {
 	var specs []Spec
 	for name, sum := range pinned {
-		p := filepath.Join(dir, name)
+		// Absolute, because the plugin runs with its folder as working
+		// directory: a relative path (the default dir is "./plugins") would
+		// be looked up from there and not found.
+		p, err := filepath.Abs(filepath.Join(dir, name))
+		if err != nil {
+			return nil, fmt.Errorf("plugin %s: %w", name, err)
+		}
 		if _, err := os.Stat(p); err != nil {
 			return nil, fmt.Errorf("%w: plugin %s is pinned but %s: %v", core.ErrNotFound, name, p, err)
 		}

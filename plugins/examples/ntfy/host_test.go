@@ -192,3 +192,23 @@ func TestTamperedBinaryRefused(t *testing.T) {
 		t.Errorf("a refused binary ran: %+v", st)
 	}
 }
+
+// The default plugins folder is relative ("./plugins"): the pinned binary
+// must still start (the host runs it with its folder as working directory).
+func TestRelativePluginsDir(t *testing.T) {
+	dir := t.TempDir()
+	if err := os.Mkdir(filepath.Join(dir, "plugins"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	_, sum := buildPlugin(t, filepath.Join(dir, "plugins"))
+	t.Chdir(dir)
+	specs, err := host.ThirdPartySpecs("./plugins", map[string]string{"ntfy": sum})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h := startHost(t, host.Options{Specs: specs,
+		PluginConfig: func(string) json.RawMessage { return configJSON("http://127.0.0.1:1", "") }})
+	waitState(t, h, "start", func(s core.PluginStatus) bool {
+		return s.State == core.PluginRunning || s.State == core.PluginDegraded
+	})
+}
