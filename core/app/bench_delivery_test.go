@@ -37,7 +37,7 @@ func benchDelivery(b *testing.B, plugin string, conf map[string]any, delivered f
 	dir := b.TempDir()
 	n := b.N
 	seedBench(b, dir, plugin, n, conf)
-	st, err := store.Open(ctx, filepath.Join(dir, "retain.db"), store.Options{})
+	st, err := store.Open(ctx, filepath.Join(dir, "retain.db"), store.Options{NoSync: os.Getenv("RETAIN_BENCH_NOSYNC") != ""})
 	if err != nil {
 		b.Fatal(err)
 	}

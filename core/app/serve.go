@@ -27,6 +27,12 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 		return err
 	}
 	log := NewLogger(cfg, env.Stderr)
+	if *withDemo && len(cfg.Plugins.Builtin) == 0 && len(cfg.Plugins.Pinned) == 0 {
+		// A demo with no channel could not show sending; the echo channel
+		// accepts every message without sending it anywhere.
+		cfg.Plugins.Builtin = []string{"echo"}
+		log.Info("demo: running the echo channel (accepts messages, sends nothing); configure plugins.builtin for real channels")
+	}
 	a, err := Open(ctx, cfg, log)
 	if err != nil {
 		return err

@@ -268,11 +268,15 @@ func inboundFromPB(r *pb.InboundResponse) core.InboundParsed {
 	return out
 }
 
-// ChannelNames lists the channels the plugins declared, sorted.
+// ChannelNames lists the channels of the plugins running now, sorted: the
+// outbox leaves the messages of a restarting or disabled plugin queued
+// instead of spending their attempts on it.
 func (h *Host) ChannelNames() []string {
 	var out []string
 	for _, n := range h.names {
-		out = append(out, h.procs[n].status().Channels...)
+		if st := h.procs[n].status(); st.State == core.PluginRunning || st.State == core.PluginDegraded {
+			out = append(out, st.Channels...)
+		}
 	}
 	sort.Strings(out)
 	return out
