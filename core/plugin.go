@@ -82,7 +82,8 @@ type MessageContact struct {
 // channel and returns the provider's id. A failure that retrying may fix
 // (plugin restarting, provider down, timeout) wraps ErrUnavailable; one that
 // it cannot fix wraps another kind (ErrInvalid, ErrTooLarge, ErrForbidden,
-// ErrNotFound for an unknown channel). IsRetryable tells them apart.
+// ErrNotFound). No running plugin for the channel is ErrUnavailable: it may
+// be restarting. IsRetryable tells them apart.
 type Channels interface {
 	Send(ctx context.Context, channel string, msg OutboundMessage) (providerID string, err error)
 	// ChannelNames lists the channels of the running plugins.

@@ -247,8 +247,7 @@ func (s *Service) deliver(ctx context.Context, m core.OutboxMessage) core.Outcom
 	switch {
 	case err == nil:
 		return s.sent(m, pid)
-	case core.IsRetryable(err) || errors.Is(err, core.ErrNotFound):
-		// ErrNotFound: its plugin stopped between claim and send.
+	case core.IsRetryable(err):
 		return s.retry(m, err)
 	default:
 		return s.final(m, core.MessageFailed, err.Error(), err)

@@ -63,7 +63,7 @@ type Options struct {
 	// StartDisabled says which plugins an admin disabled (they wait for
 	// Enable instead of starting); nil: none.
 	StartDisabled func(name string) (reason string, disabled bool)
-	HostVersion  string
+	HostVersion   string
 	// CallTimeout bounds start-up calls (Describe, Configure); 0 means 10s.
 	CallTimeout time.Duration
 }
@@ -295,7 +295,8 @@ func (h *Host) channelProc(channel string) *proc {
 func (h *Host) Send(ctx context.Context, channel string, msg core.OutboundMessage) (string, error) {
 	p := h.channelProc(channel)
 	if p == nil {
-		return "", core.NotFoundf("no running plugin serves channel %q", channel)
+		// Retryable: the plugin may be starting, restarting or disabled for now.
+		return "", fmt.Errorf("%w: no running plugin serves channel %q", core.ErrUnavailable, channel)
 	}
 	m := &pb.Message{IdempotencyKey: msg.IdempotencyKey, Channel: channel, Subject: msg.Subject,
 		Text: msg.Text, Html: msg.HTML, Headers: msg.Headers, Metadata: msg.Metadata,
