@@ -576,3 +576,27 @@ func FuzzLookup(f *testing.F) {
 		truthy(got)
 	})
 }
+
+// FuzzConfigureTemplate: any body_template either is refused as invalid
+// or renders hostile text without changing the JSON shape; none panics
+// or stalls.
+func FuzzConfigureTemplate(f *testing.F) {
+	f.Add(DefaultBodyTemplate)
+	f.Add(`{"text":"{{.Text}}"}`)
+	f.Add(`{{with .Text}}{{json .}}{{else}}null{{end}}`)
+	f.Add(`{{printf "%0999999d" 1}}`)
+	f.Fuzz(func(t *testing.T, tmpl string) {
+		raw, _ := json.Marshal(map[string]string{"url": "https://gw/send", "body_template": tmpl})
+		st, err := parseConfig(raw)
+		if err != nil {
+			if !errors.Is(err, sdk.ErrInvalid) {
+				t.Fatalf("error of another kind: %v", err)
+			}
+			return
+		}
+		b, err := render(st.body, Data{To: "+15550100200", Text: injection, IdempotencyKey: "k"})
+		if err == nil && !json.Valid([]byte(b)) {
+			t.Fatalf("accepted template %q renders invalid JSON %q", tmpl, b)
+		}
+	})
+}
