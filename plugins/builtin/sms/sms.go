@@ -322,13 +322,15 @@ func checkHeader(name, value string) error {
 	return nil
 }
 
-// checkRedirect follows only 307/308 to the same scheme and host (a 302
-// turns the POST into a GET without the message; another host must not
-// get the credentials).
+// checkRedirect follows redirects only to the same scheme and host
+// (another host must not get the credentials), and for a POST only 307
+// and 308 (a 301/302/303 turns it into a GET without the message).
 func checkRedirect(req *http.Request, via []*http.Request) error {
-	first := via[0].URL
-	if len(via) >= 5 || req.URL.Scheme != first.Scheme || req.URL.Host != first.Host || req.Response == nil ||
-		(req.Response.StatusCode != http.StatusTemporaryRedirect && req.Response.StatusCode != http.StatusPermanentRedirect) {
+	first := via[0]
+	keepsBody := req.Response != nil &&
+		(req.Response.StatusCode == http.StatusTemporaryRedirect || req.Response.StatusCode == http.StatusPermanentRedirect)
+	if len(via) >= 5 || req.URL.Scheme != first.URL.Scheme || req.URL.Host != first.URL.Host ||
+		(first.Method != http.MethodGet && !keepsBody) {
 		return http.ErrUseLastResponse
 	}
 	return nil

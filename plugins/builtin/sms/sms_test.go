@@ -600,3 +600,36 @@ func FuzzConfigureTemplate(f *testing.F) {
 		}
 	})
 }
+
+func TestSendRedirects(t *testing.T) {
+	other := newGateway(t, func(w http.ResponseWriter, r *http.Request) {})
+	gw := newGateway(t, func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case "/old":
+			http.Redirect(w, r, "/new?"+r.URL.RawQuery, http.StatusFound)
+		case "/away":
+			http.Redirect(w, r, other.URL+"/new", http.StatusTemporaryRedirect)
+		}
+	})
+	ctx := context.Background()
+	for _, tc := range []struct {
+		config string
+		ok     bool
+	}{
+		{`{"url":"` + gw.URL + `/old?text={{urlquery .Text}}","method":"GET"}`, true}, // a GET keeps nothing to lose
+		{`{"url":"` + gw.URL + `/old"}`, false},                                       // a POST would lose its body
+		{`{"url":"` + gw.URL + `/away","auth":"bearer","token":"secret"}`, false},     // another host never sees the token
+	} {
+		h := sdktest.Start(t, New(), json.RawMessage(tc.config))
+		_, err := h.Channel.Send(ctx, sms("k", "+15550100200", "hi"))
+		if (err == nil) != tc.ok || (err != nil && !errors.Is(err, sdk.ErrPermanent)) {
+			t.Errorf("%s: %v", tc.config, err)
+		}
+	}
+	if r, _ := gw.last(); r.URL.Path == "/new" && r.Method != "GET" {
+		t.Errorf("followed a POST redirect as %s", r.Method)
+	}
+	if r, _ := other.last(); r != nil {
+		t.Error("a redirect took the request to another host")
+	}
+}

@@ -8,6 +8,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"fmt"
+	"hash/fnv"
 	"net/http"
 	"regexp"
 	"strconv"
@@ -256,8 +257,11 @@ func (p *Plugin) rememberID(ctx context.Context, host sdk.Host, id string, when 
 	if host == nil {
 		return sdk.Retryablef("no host key-value space to check replays against")
 	}
-	p.replayMu.Lock()
-	defer p.replayMu.Unlock()
+	// One lock per stripe of ids: copies of one request are serialised,
+	// different requests are not.
+	mu := &p.replayMu[stripe(id)]
+	mu.Lock()
+	defer mu.Unlock()
 	_, seen, err := host.KVGet(ctx, seenPrefix+id)
 	if err != nil {
 		return sdk.Retryablef("replay check: %v", err)
@@ -273,11 +277,20 @@ func (p *Plugin) rememberID(ctx context.Context, host sdk.Host, id string, when 
 		return sdk.Retryablef("replay check: %v", err)
 	}
 	now := p.now()
-	if now.Sub(p.lastPrune) > time.Minute {
-		p.lastPrune = now
-		p.prune(ctx, host, now)
+	if p.pruneMu.TryLock() {
+		if now.Sub(p.lastPrune) > time.Minute {
+			p.lastPrune = now
+			p.prune(ctx, host, now)
+		}
+		p.pruneMu.Unlock()
 	}
 	return nil
+}
+
+func stripe(id string) int {
+	h := fnv.New32a()
+	h.Write([]byte(id))
+	return int(h.Sum32() % replayStripes)
 }
 
 // prune forgets ids whose timestamp is older than remember, oldest first,

@@ -48,10 +48,14 @@ type Plugin struct {
 	now       func() time.Time // tests move the clock
 
 	// replayMu serialises check-and-remember of inbound webhook-ids (the
-	// Host KV has no put-if-absent) and pruning.
-	replayMu  sync.Mutex
+	// Host KV has no put-if-absent), striped by id; pruneMu guards
+	// lastPrune and keeps to one pruning at a time.
+	replayMu  [replayStripes]sync.Mutex
+	pruneMu   sync.Mutex
 	lastPrune time.Time
 }
+
+const replayStripes = 64
 
 // state is one configuration, never changed after Configure built it.
 type state struct {
