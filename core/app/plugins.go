@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"reflect"
 	"slices"
 
 	"github.com/retain-crm/retain/core"
@@ -129,8 +130,14 @@ func (a *App) applyActions(ctx context.Context, box *outbox.Service, plugin stri
 		case *sdk.ActionSetAttribute:
 			var v any
 			_ = json.Unmarshal([]byte(k.SetAttribute.GetValueJson()), &v)
-			_, err = a.Service.UpdateCustomer(ctx, ids[i], core.CustomerPatch{Attributes: map[string]any{k.SetAttribute.GetKey(): v}}, src)
-			applied[i] = err == nil
+			key := k.SetAttribute.GetKey()
+			var before, after core.Customer
+			if before, err = a.Service.GetCustomer(ctx, ids[i]); err != nil {
+				break
+			}
+			if after, err = a.Service.UpdateCustomer(ctx, ids[i], core.CustomerPatch{Attributes: map[string]any{key: v}}, src); err == nil {
+				applied[i] = !reflect.DeepEqual(before.Attributes[key], after.Attributes[key])
+			}
 		case *sdk.ActionAppendInteraction:
 			pi := k.AppendInteraction
 			in := core.Interaction{CustomerID: ids[i], Type: core.InteractionType(pi.GetType()), Channel: core.Channel(pi.GetChannel()),

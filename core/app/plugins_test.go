@@ -1,0 +1,85 @@
+package app
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"slices"
+	"testing"
+
+	"github.com/retain-crm/retain/core"
+	"github.com/retain-crm/retain/core/config"
+	"github.com/retain-crm/retain/core/outbox"
+	"github.com/retain-crm/retain/plugins/sdk"
+)
+
+// applyActions is what a plugin's EmitActions reaches (after the host
+// checked the "actions" grant): each action applied once per id, a bad
+// list refused whole.
+func TestApplyActions(t *testing.T) {
+	ctx := context.Background()
+	cfg := config.Default()
+	cfg.Storage.DataDir = t.TempDir()
+	a, err := Open(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer a.Close()
+	c, err := a.Service.CreateCustomer(ctx, core.Customer{Name: "Ada", Emails: []string{"ada@example.com"}, Tags: []string{"old"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	box := outbox.New(outbox.Options{Config: cfg.Outbox, Service: a.Service})
+	id := c.ID.String()
+	actions := []*sdk.Action{
+		{Id: "t1", CustomerId: id, Kind: &sdk.ActionAddTag{AddTag: "vip"}},
+		{Id: "t2", CustomerId: id, Kind: &sdk.ActionRemoveTag{RemoveTag: "old"}},
+		{Id: "a1", CustomerId: id, Kind: &sdk.ActionSetAttribute{SetAttribute: &sdk.SetAttribute{Key: "tier", ValueJson: `"gold"`}}},
+		{Id: "i1", CustomerId: id, Kind: &sdk.ActionAppendInteraction{AppendInteraction: &sdk.Interaction{Type: "note", Text: "from a pack"}}},
+		{Id: "m1", CustomerId: id, Kind: &sdk.ActionEnqueueMessage{EnqueueMessage: &sdk.Message{Channel: "email", Subject: "Hi", Text: "Welcome"}}},
+	}
+	applied, err := a.applyActions(ctx, box, "pack", actions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(applied, []bool{true, true, true, true, true}) {
+		t.Fatalf("first time: %v", applied)
+	}
+	// The same list again (a plugin retrying after a timeout): nothing new.
+	applied, err = a.applyActions(ctx, box, "pack", actions)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(applied, []bool{false, false, false, false, false}) {
+		t.Fatalf("second time: %v", applied)
+	}
+	got, _ := a.Service.GetCustomer(ctx, c.ID)
+	if !slices.Equal(got.Tags, []string{"vip"}) || got.Attributes["tier"] != "gold" {
+		t.Fatalf("customer: tags %v attributes %v", got.Tags, got.Attributes)
+	}
+	tl, _ := a.Service.Timeline(ctx, c.ID, core.TimelineQuery{})
+	if len(tl.Items) != 1 || tl.Items[0].IdempotencyKey != "plugin:pack:action:i1" {
+		t.Fatalf("timeline: %+v", tl.Items)
+	}
+	if m, err := box.List(ctx, core.OutboxQuery{}); err != nil || len(m.Items) != 1 || m.Items[0].Source != "plugin:pack" {
+		t.Fatalf("outbox: %+v %v", m.Items, err)
+	}
+
+	// A list with anything wrong is refused before anything is applied.
+	for name, bad := range map[string]*sdk.Action{
+		"points not supported yet": {Id: "p", CustomerId: id, Kind: &sdk.ActionAwardPoints{AwardPoints: &sdk.Points{Points: 10}}},
+		"no kind":                  {Id: "k", CustomerId: id},
+		"bad customer id":          {Id: "c", CustomerId: "nope", Kind: &sdk.ActionAddTag{AddTag: "x"}},
+		"attribute not JSON":       {Id: "j", CustomerId: id, Kind: &sdk.ActionSetAttribute{SetAttribute: &sdk.SetAttribute{Key: "k", ValueJson: "{"}}},
+	} {
+		list := []*sdk.Action{{Id: "ok", CustomerId: id, Kind: &sdk.ActionAddTag{AddTag: "should-not-appear"}}, bad}
+		if _, err := a.applyActions(ctx, box, "pack", list); !errors.Is(err, core.ErrInvalid) {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+	got, _ = a.Service.GetCustomer(ctx, c.ID)
+	if slices.Contains(got.Tags, "should-not-appear") {
+		t.Fatal("half of a refused list was applied")
+	}
+}
