@@ -50,6 +50,7 @@ func (db *DB) Check(ctx context.Context) []error {
 		c.sessions()
 		c.audit()
 		c.segments()
+		c.outbox()
 		c.changes()
 		return ctx.Err()
 	})
@@ -318,5 +319,55 @@ func (c *checker) changes() {
 	})
 	if next != 0 && next-1 != seq {
 		c.report("change log ends at %d, its sequence is %d", next-1, seq)
+	}
+}
+
+// outbox checks every message against its index entries and back: a
+// message is in the due index exactly when it is queued.
+func (c *checker) outbox() {
+	n := map[string]int{}
+	_ = c.b(bOutbox).ForEach(func(k, v []byte) error {
+		m, err := getMessage(c.tx, keyID(k))
+		if err != nil {
+			c.report("%v", err)
+			return nil
+		}
+		if c.b(bCustomers).Get(idKey(m.CustomerID)) == nil {
+			c.report("message %d: customer %d does not exist", m.ID, m.CustomerID)
+		}
+		if !has(c.b(bOutboxState), stateKey(m.State, m.ID)) {
+			c.report("message %d: state index entry (%s) missing", m.ID, m.State)
+		}
+		if !has(c.b(bOutboxCustomer), custMsgKey(m.CustomerID, m.ID)) {
+			c.report("message %d: customer index entry missing", m.ID)
+		}
+		if v := c.b(bOutboxKey).Get([]byte(m.IdempotencyKey)); v == nil || keyID(v) != m.ID {
+			c.report("message %d: idempotency key %q not indexed to it", m.ID, m.IdempotencyKey)
+		}
+		if queued := has(c.b(bOutboxDue), dueKey(&m)); queued != (m.State == core.MessageQueued) {
+			c.report("message %d (%s): due index entry present=%v", m.ID, m.State, queued)
+		}
+		n["messages"]++
+		if m.State == core.MessageQueued {
+			n["queued"]++
+		}
+		return nil
+	})
+	count := func(def bucketDef) int {
+		i := 0
+		_ = c.b(def).ForEach(func(_, _ []byte) error { i++; return nil })
+		return i
+	}
+	if got := count(bOutboxState); got != n["messages"] {
+		c.report("%s holds %d entries for %d messages", bOutboxState.name, got, n["messages"])
+	}
+	if got := count(bOutboxCustomer); got != n["messages"] {
+		c.report("%s holds %d entries for %d messages", bOutboxCustomer.name, got, n["messages"])
+	}
+	if got := count(bOutboxKey); got != n["messages"] {
+		c.report("%s holds %d entries for %d messages", bOutboxKey.name, got, n["messages"])
+	}
+	if got := count(bOutboxDue); got != n["queued"] {
+		c.report("%s holds %d entries for %d queued messages", bOutboxDue.name, got, n["queued"])
 	}
 }

@@ -4,8 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/retain-crm/retain/core"
 )
@@ -199,5 +202,22 @@ func TestPluginSettings(t *testing.T) {
 	all, _ := db.ListPluginSettings(ctx)
 	if len(all) != 1 {
 		t.Fatal(all)
+	}
+}
+
+// Check finds an outbox index that disagrees with the messages.
+func TestCheckFindsBrokenOutboxIndex(t *testing.T) {
+	ctx := context.Background()
+	db, c := outboxFixture(t)
+	now := time.Now().UTC()
+	out, _, err := db.EnqueueMessages(ctx, []core.OutboxMessage{msg(c.ID, "email", "k1", now)})
+	must(t, err)
+	if errs := db.Check(ctx); len(errs) != 0 {
+		t.Fatalf("clean store: %v", errs)
+	}
+	must(t, db.bolt.Update(func(tx *bolt.Tx) error { return bucket(tx, bOutboxDue).Delete(dueKey(&out[0])) }))
+	errs := db.Check(ctx)
+	if len(errs) == 0 || !strings.Contains(fmt.Sprint(errs), "due index") {
+		t.Fatalf("broken due index not reported: %v", errs)
 	}
 }
