@@ -365,3 +365,62 @@ func processAlive(pid int) bool {
 	f := strings.Fields(string(b))
 	return len(f) > 2 && f[2] != "Z"
 }
+
+// What admins do on the plugins page: a plugin disabled before the restart
+// waits for Enable; new configuration reaches the running process (and a
+// refused one changes nothing); Restart starts a new process without
+// counting a crash.
+func TestAdminControls(t *testing.T) {
+	var mu sync.Mutex
+	conf := json.RawMessage(`{"prefix":"a-"}`)
+	h, _ := startHost(t, host.Options{Specs: []host.Spec{reexecSpec(t, "echo")},
+		StartDisabled: func(string) (string, bool) { return "disabled by an admin before the restart", true },
+		PluginConfig:  func(string) json.RawMessage { mu.Lock(); defer mu.Unlock(); return conf }})
+	st := waitFor(t, "disabled at start", h, "echo", func(s core.PluginStatus) bool { return s.State == core.PluginDisabled })
+	if st.DisabledReason != "disabled by an admin before the restart" || st.PID != 0 {
+		t.Fatalf("%+v", st)
+	}
+	if names := h.ChannelNames(); len(names) != 0 {
+		t.Fatalf("a disabled plugin's channels are offered: %v", names)
+	}
+	must := func(err error) {
+		t.Helper()
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	must(h.Enable(context.Background(), "echo"))
+	first := waitFor(t, "running", h, "echo", func(s core.PluginStatus) bool { return s.State == core.PluginRunning })
+	msg := core.OutboundMessage{IdempotencyKey: "k1", Text: "hi"}
+	if id, err := h.Send(context.Background(), "echo", msg); err != nil || id != "a-k1" {
+		t.Fatalf("send with the stored config: %q %v", id, err)
+	}
+	// Live reconfiguration, then a refused one (unknown key): the old stays.
+	must(h.Configure(context.Background(), "echo", json.RawMessage(`{"prefix":"b-"}`)))
+	if id, _ := h.Send(context.Background(), "echo", msg); id != "b-k1" {
+		t.Fatalf("after Configure: %q", id)
+	}
+	if err := h.Configure(context.Background(), "echo", json.RawMessage(`{"nope":1}`)); !errors.Is(err, core.ErrInvalid) {
+		t.Fatalf("refused config: %v", err)
+	}
+	if id, _ := h.Send(context.Background(), "echo", msg); id != "b-k1" {
+		t.Fatalf("after a refused Configure: %q", id)
+	}
+	if err := h.Configure(context.Background(), "nope", nil); !errors.Is(err, core.ErrNotFound) {
+		t.Fatalf("unknown plugin: %v", err)
+	}
+	// Restart: a new process reading the stored configuration; no crash counted.
+	mu.Lock()
+	conf = json.RawMessage(`{"prefix":"c-"}`)
+	mu.Unlock()
+	must(h.Restart(context.Background(), "echo"))
+	again := waitFor(t, "restarted", h, "echo", func(s core.PluginStatus) bool {
+		return s.State == core.PluginRunning && s.PID != 0 && s.PID != first.PID
+	})
+	if again.Restarts != first.Restarts {
+		t.Fatalf("a requested restart counted as a crash: %d → %d", first.Restarts, again.Restarts)
+	}
+	if id, err := h.Send(context.Background(), "echo", msg); err != nil || id != "c-k1" {
+		t.Fatalf("after Restart: %q %v", id, err)
+	}
+}
