@@ -69,13 +69,15 @@ type Audit interface {
 // for UI and API routes alike. Admin carries ScopeAdmin, which implies all.
 //
 //   - viewer: read customers, their history and search.
-//   - agent: also edit customers and add notes, calls and other interactions.
-//   - manager: also import, export and erase customers.
+//   - agent: also edit customers, add notes, calls and other interactions,
+//     and send a customer a message.
+//   - manager: also import, export and erase customers, and see and manage
+//     the outbox (every message, retry, cancel).
 //   - admin: everything, including users, tokens, audit log, backup, status.
 var Permissions = map[Role][]Scope{
 	RoleViewer:  {ScopeCustomersRead, ScopeInteractionsRead, ScopeSearch},
-	RoleAgent:   {ScopeCustomersRead, ScopeInteractionsRead, ScopeSearch, ScopeCustomersWrite, ScopeInteractionsWrite},
-	RoleManager: {ScopeCustomersRead, ScopeInteractionsRead, ScopeSearch, ScopeCustomersWrite, ScopeInteractionsWrite, ScopeImport, ScopeCustomersErase},
+	RoleAgent:   {ScopeCustomersRead, ScopeInteractionsRead, ScopeSearch, ScopeCustomersWrite, ScopeInteractionsWrite, ScopeMessagesSend},
+	RoleManager: {ScopeCustomersRead, ScopeInteractionsRead, ScopeSearch, ScopeCustomersWrite, ScopeInteractionsWrite, ScopeMessagesSend, ScopeImport, ScopeCustomersErase, ScopeOutbox},
 	RoleAdmin:   {ScopeAdmin},
 }
 

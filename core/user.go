@@ -70,6 +70,8 @@ const (
 	ScopeSearch            Scope = "search"
 	ScopeImport            Scope = "import"
 	ScopeCustomersErase    Scope = "customers:erase" // erasure ("right to be forgotten")
+	ScopeMessagesSend      Scope = "messages:send"   // put a message to a customer in the outbox
+	ScopeOutbox            Scope = "outbox"          // see every queued and sent message; retry, cancel
 	ScopeAdmin             Scope = "admin"           // backup, users, tokens; implies every other scope
 )
 
@@ -79,7 +81,7 @@ const ScopeSignedIn Scope = "@signed-in"
 
 // Scopes lists every token scope.
 var Scopes = []Scope{ScopeCustomersRead, ScopeCustomersWrite, ScopeInteractionsRead,
-	ScopeInteractionsWrite, ScopeSearch, ScopeImport, ScopeCustomersErase, ScopeAdmin}
+	ScopeInteractionsWrite, ScopeSearch, ScopeImport, ScopeCustomersErase, ScopeMessagesSend, ScopeOutbox, ScopeAdmin}
 
 // ParseScopes reads a comma-separated scope list ("customers:read,search").
 func ParseScopes(s string) ([]Scope, error) {

@@ -128,6 +128,21 @@ var minRole = map[string]string{
 	"DELETE /api/v1/segments/:id":         "agent",
 	"GET /api/v1/segments/:id/members":    "viewer",
 	"GET /api/v1/segments/:id/export.csv": "viewer",
+	// plugins (plugins.go, ui_plugins.go): admin work; the outbox
+	// (outbox.go, ui_outbox.go): agents send to a customer, managers see and
+	// manage every message; inbound hooks are public (plugins check signatures)
+	"GET /api/v1/plugins":                 "admin",
+	"GET /api/v1/plugins/:name":           "admin",
+	"PUT /api/v1/plugins/:name/config":    "admin",
+	"PUT /api/v1/plugins/:name/grants":    "admin",
+	"POST /api/v1/plugins/:name/enable":   "admin",
+	"POST /api/v1/plugins/:name/disable":  "admin",
+	"GET /api/v1/outbox":                  "manager",
+	"POST /api/v1/outbox":                 "agent",
+	"GET /api/v1/outbox/:id":              "manager",
+	"POST /api/v1/outbox/:id/retry":       "manager",
+	"POST /api/v1/outbox/:id/cancel":      "manager",
+	"POST /api/v1/customers/:id/messages": "agent",
 }
 
 // rank orders the roles; a route with minimum rank r is open to ranks ≤ r.

@@ -178,6 +178,21 @@ func (s *Server) routeTable() []Route {
 		{get, api("/admin/users/:id"), "getUser", core.ScopeAdmin, BodyNone, s.getUser},
 		{patch, api("/admin/users/:id"), "patchUser", core.ScopeAdmin, BodyJSON, s.patchUser},
 		{get, api("/admin/audit"), "listAudit", core.ScopeAdmin, BodyNone, s.listAudit},
+
+		// plugins (plugins.go; pages in ui_plugins.go)
+		{get, api("/plugins"), "listPlugins", core.ScopeAdmin, BodyNone, s.listPlugins},
+		{get, api("/plugins/:name"), "getPlugin", core.ScopeAdmin, BodyNone, s.getPlugin},
+		{put, api("/plugins/:name/config"), "putPluginConfig", core.ScopeAdmin, BodyJSON, s.putPluginConfig},
+		{put, api("/plugins/:name/grants"), "putPluginGrants", core.ScopeAdmin, BodyJSON, s.putPluginGrants},
+		{post, api("/plugins/:name/enable"), "enablePlugin", core.ScopeAdmin, BodyNone, s.enablePlugin},
+		{post, api("/plugins/:name/disable"), "disablePlugin", core.ScopeAdmin, BodyJSON, s.disablePlugin},
+		{get, api("/outbox"), "listOutbox", core.ScopeOutbox, BodyNone, s.listOutbox},
+		{post, api("/outbox"), "enqueueMessage", core.ScopeMessagesSend, BodyJSON, s.enqueueMessage},
+		{get, api("/outbox/:id"), "getOutboxMessage", core.ScopeOutbox, BodyNone, s.getOutboxMessage},
+		{post, api("/outbox/:id/retry"), "retryOutboxMessage", core.ScopeOutbox, BodyNone, s.retryOutboxMessage},
+		{post, api("/outbox/:id/cancel"), "cancelOutboxMessage", core.ScopeOutbox, BodyNone, s.cancelOutboxMessage},
+		{post, api("/customers/:id/messages"), "sendCustomerMessage", core.ScopeMessagesSend, BodyJSON, s.sendCustomerMessage},
+		// (more plugin and outbox routes go here)
 	}
 }
 

@@ -7,7 +7,8 @@
 // (parsed once in New), browser sessions, CSRF checks and the audit log.
 //
 // It may import the standard library, core, core/config, core/auth,
-// core/analytics and core/retention (the retention numbers it shows), assets,
+// core/analytics and core/retention (the retention numbers it shows), core/outbox
+// and core/pluginconf (messages and plugin settings), assets,
 // Echo and the metrics library. It never imports store/ or search/: it reaches
 // data through core.Service and the core.Store port only (core/app wires the
 // real implementations; core/arch_test.go enforces the direction).
@@ -29,6 +30,8 @@ import (
 	"github.com/retain-crm/retain/core"
 	"github.com/retain-crm/retain/core/analytics"
 	"github.com/retain-crm/retain/core/config"
+	"github.com/retain-crm/retain/core/outbox"
+	"github.com/retain-crm/retain/core/pluginconf"
 )
 
 // Deps is everything the HTTP surface needs. core/app fills it in.
@@ -46,20 +49,31 @@ type Deps struct {
 	// Analytics is the retention engine; nil: the analytics routes answer
 	// 503 and the home page shows no dashboard.
 	Analytics *analytics.Engine
+
+	// Outbox, Plugins and PluginConf are messaging and the plugin host
+	// (plugins.go, outbox.go, hooks.go); nil means plugins are off: the
+	// pages say so and the API answers 503.
+	Outbox     *outbox.Service
+	Plugins    core.Plugins
+	PluginConf *pluginconf.Service
 }
 
 // Server is the configured Echo instance and its route table.
 type Server struct {
-	cfg     config.Config
-	svc     *core.Service
-	store   core.Store
-	imports Importer
-	segs    Segments
-	an      *analytics.Engine
-	log     *slog.Logger
-	version string
-	now     func() time.Time
-	started time.Time
+	cfg      config.Config
+	svc      *core.Service
+	store    core.Store
+	imports  Importer
+	segs     Segments
+	an       *analytics.Engine
+	box      *outbox.Service
+	plugins  core.Plugins
+	pconf    *pluginconf.Service
+	hookHits *failures // requests to /hooks per address, in a one-minute window
+	log      *slog.Logger
+	version  string
+	now      func() time.Time
+	started  time.Time
 
 	e       *echo.Echo
 	routes  []Route
@@ -96,6 +110,10 @@ func New(d Deps) (*Server, error) {
 		imports:   d.Imports,
 		segs:      d.Segments,
 		an:        d.Analytics,
+		box:       d.Outbox,
+		plugins:   d.Plugins,
+		pconf:     d.PluginConf,
+		hookHits:  newFailures(time.Minute),
 		log:       d.Logger,
 		version:   d.Version,
 		now:       func() time.Time { return d.Now().UTC() },
