@@ -24,10 +24,15 @@ var selfAudited = map[string]bool{"signIn": true, "signOut": true, "setup": true
 // rule editor's live count would otherwise flood the log.
 var readOnlyPost = map[string]bool{"previewSegment": true}
 
+// notAudited routes are called by outside systems, unauthenticated (inbound
+// hooks): what they change is recorded as interactions and consent changes
+// with their source, and a flood of anonymous entries would bury the log.
+var notAudited = map[string]bool{"hook": true, "hookRoot": true}
+
 // auditRequest records a successful state-changing request. wrap calls it
 // for every route, so no change can be added without being audited.
 func (s *Server) auditRequest(c *echo.Context, r Route) {
-	if !unsafeMethod(c.Request().Method) || selfAudited[r.Name] || readOnlyPost[r.Name] {
+	if !unsafeMethod(c.Request().Method) || selfAudited[r.Name] || readOnlyPost[r.Name] || notAudited[r.Name] {
 		return
 	}
 	_, status := echo.ResolveResponseStatus(c.Response(), nil)

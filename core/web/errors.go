@@ -142,7 +142,7 @@ func forbidden(msg string) error    { return fmt.Errorf("%w: %s", core.ErrForbid
 func isPageRequest(r *http.Request) bool {
 	p := r.URL.Path
 	switch {
-	case strings.HasPrefix(p, "/api/"), strings.HasPrefix(p, "/static/"),
+	case strings.HasPrefix(p, "/api/"), strings.HasPrefix(p, "/static/"), strings.HasPrefix(p, hookPrefix),
 		p == "/healthz", p == "/readyz", p == "/metrics":
 		return false
 	}

@@ -158,7 +158,9 @@ func TestPluginsAPI(t *testing.T) {
 		t.Fatalf("list: %v %s", err, rec.Body)
 	}
 
-	put := func(path, body string) *httptest.ResponseRecorder { return a.do("PUT", path, "admin", strings.NewReader(body), nil) }
+	put := func(path, body string) *httptest.ResponseRecorder {
+		return a.do("PUT", path, "admin", strings.NewReader(body), nil)
+	}
 	if r := put("/api/v1/plugins/hook/config", `{"url":"https://x.example","secret":"whsec_TOPSECRET","retries":3}`); r.Code != 200 {
 		t.Fatalf("config: %d %s", r.Code, r.Body)
 	} else if strings.Contains(r.Body.String(), "TOPSECRET") || !strings.Contains(r.Body.String(), `"secret":"[redacted]"`) {

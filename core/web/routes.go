@@ -34,6 +34,7 @@ const (
 	BodyNone   BodyKind = iota // no body expected; capped like JSON anyway
 	BodyJSON                   // Config.Server.MaxBodyBytes
 	BodyUpload                 // Config.Server.MaxUploadBytes
+	BodyHook                   // MaxHookBody (inbound hooks, hooks.go)
 )
 
 // APIPrefix is where the JSON API lives.
@@ -193,6 +194,11 @@ func (s *Server) routeTable() []Route {
 		{post, api("/outbox/:id/cancel"), "cancelOutboxMessage", core.ScopeOutbox, BodyNone, s.cancelOutboxMessage},
 		{post, api("/customers/:id/messages"), "sendCustomerMessage", core.ScopeMessagesSend, BodyJSON, s.sendCustomerMessage},
 		// (more plugin and outbox routes go here)
+
+		// inbound hooks for plugins (hooks.go): public, any method; the
+		// plugin checks signatures, the per-address limit guards the rest
+		{echo.RouteAny, "/hooks/:plugin", "hookRoot", ScopePublic, BodyHook, s.hook},
+		{echo.RouteAny, "/hooks/:plugin/*", "hook", ScopePublic, BodyHook, s.hook},
 	}
 }
 
@@ -201,8 +207,11 @@ func (s *Server) routeTable() []Route {
 // successful state-changing request, the audit entry.
 func (s *Server) wrap(r Route) echo.HandlerFunc {
 	limit := s.cfg.Server.MaxBodyBytes
-	if r.Body == BodyUpload {
+	switch r.Body {
+	case BodyUpload:
 		limit = s.cfg.Server.MaxUploadBytes
+	case BodyHook:
+		limit = MaxHookBody
 	}
 	h := r.Handler
 	return func(c *echo.Context) error {
