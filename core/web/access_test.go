@@ -145,6 +145,12 @@ var minRole = map[string]string{
 	"POST /api/v1/customers/:id/messages": "agent",
 	"echo_route_any /hooks/:plugin":       "public",
 	"echo_route_any /hooks/:plugin/*":     "public",
+	"GET /admin/plugins":                  "admin",
+	"GET /admin/plugins/:name":            "admin",
+	"POST /admin/plugins/:name/config":    "admin",
+	"POST /admin/plugins/:name/grants":    "admin",
+	"POST /admin/plugins/:name/enable":    "admin",
+	"POST /admin/plugins/:name/disable":   "admin",
 }
 
 // rank orders the roles; a route with minimum rank r is open to ranks ≤ r.

@@ -107,6 +107,12 @@ func (s *Server) routeTable() []Route {
 		{get, "/admin/audit", "uiAudit", core.ScopeAdmin, BodyNone, s.uiAudit},
 		{get, "/account", "uiAccount", core.ScopeSignedIn, BodyNone, s.uiAccount},
 		{post, "/account/password", "uiChangeOwnPassword", core.ScopeSignedIn, BodyJSON, s.uiChangeOwnPassword},
+		{get, "/admin/plugins", "uiPlugins", core.ScopeAdmin, BodyNone, s.uiPlugins},
+		{get, "/admin/plugins/:name", "uiPlugin", core.ScopeAdmin, BodyNone, s.uiPlugin},
+		{post, "/admin/plugins/:name/config", "uiPluginConfig", core.ScopeAdmin, BodyJSON, s.uiPluginConfig},
+		{post, "/admin/plugins/:name/grants", "uiPluginGrants", core.ScopeAdmin, BodyJSON, s.uiPluginGrants},
+		{post, "/admin/plugins/:name/enable", "uiPluginEnable", core.ScopeAdmin, BodyJSON, s.uiPluginEnable},
+		{post, "/admin/plugins/:name/disable", "uiPluginDisable", core.ScopeAdmin, BodyJSON, s.uiPluginDisable},
 		// (more admin UI routes go here)
 
 		// customers
