@@ -151,6 +151,10 @@ var minRole = map[string]string{
 	"POST /admin/plugins/:name/grants":    "admin",
 	"POST /admin/plugins/:name/enable":    "admin",
 	"POST /admin/plugins/:name/disable":   "admin",
+	"GET /admin/outbox":                   "manager",
+	"POST /admin/outbox/:id/retry":        "manager",
+	"POST /admin/outbox/:id/cancel":       "manager",
+	"POST /customers/:id/messages":        "agent",
 }
 
 // rank orders the roles; a route with minimum rank r is open to ranks ≤ r.

@@ -77,6 +77,7 @@ func (s *Server) routeTable() []Route {
 		{post, "/customers/:id/interactions", "uiAddInteraction", core.ScopeInteractionsWrite, BodyJSON, s.uiAddInteraction},
 		{get, "/customers/:id/erase", "uiCustomerEraseConfirm", core.ScopeCustomersErase, BodyNone, s.uiCustomerEraseConfirm},
 		{post, "/customers/:id/erase", "uiCustomerErase", core.ScopeCustomersErase, BodyJSON, s.uiCustomerErase},
+		{post, "/customers/:id/messages", "uiSendMessage", core.ScopeMessagesSend, BodyJSON, s.uiSendMessage},
 		// (more customer UI routes go here)
 
 		// UI: imports (ui_imports.go)
@@ -113,6 +114,9 @@ func (s *Server) routeTable() []Route {
 		{post, "/admin/plugins/:name/grants", "uiPluginGrants", core.ScopeAdmin, BodyJSON, s.uiPluginGrants},
 		{post, "/admin/plugins/:name/enable", "uiPluginEnable", core.ScopeAdmin, BodyJSON, s.uiPluginEnable},
 		{post, "/admin/plugins/:name/disable", "uiPluginDisable", core.ScopeAdmin, BodyJSON, s.uiPluginDisable},
+		{get, "/admin/outbox", "uiOutbox", core.ScopeOutbox, BodyNone, s.uiOutbox},
+		{post, "/admin/outbox/:id/retry", "uiOutboxRetry", core.ScopeOutbox, BodyJSON, s.uiOutboxRetry},
+		{post, "/admin/outbox/:id/cancel", "uiOutboxCancel", core.ScopeOutbox, BodyJSON, s.uiOutboxCancel},
 		// (more admin UI routes go here)
 
 		// customers

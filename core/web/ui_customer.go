@@ -35,6 +35,8 @@ type custPage struct {
 	Note      noteForm
 	Saved     bool
 	Analytics custAnalytics // churn risk and lifetime value (ui_analytics.go)
+	Send      sendForm      // "Send a message" (ui_outbox.go)
+	Messages  custMessages  // their latest outbox messages (ui_outbox.go)
 }
 
 // custHead is the heading: name, primary contact, tags.
@@ -104,9 +106,13 @@ func (s *Server) uiCustomer(c *echo.Context) error {
 	}
 	d.Note = s.newNoteForm(c, cu.ID)
 	d.Analytics = s.customerAnalytics(c, cu.ID)
+	d.Send, d.Messages = s.newSendForm(c, cu), s.customerMessages(c, cu.ID)
 	p := Page{Title: safeText(cu.DisplayName()), Nav: "customers", Data: d}
 	if d.Saved {
 		p.Flash = "Saved."
+	}
+	if c.QueryParam("sent") == "1" {
+		p.Flash = "The message is in the outbox; it appears in the timeline once sent."
 	}
 	return s.render(c, http.StatusOK, "customer", p)
 }
