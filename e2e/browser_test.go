@@ -48,6 +48,7 @@ func TestBrowser(t *testing.T) {
 		{"search as you type", searchAsYouType},
 		{"customer page", customerPage},
 		{"add a note", addNote},
+		{"plugins, outbox and sending a message", messaging},
 		{"retention dashboard", dashboard},
 		{"customer analytics panel", customerAnalyticsPanel},
 		{"segment with a live count", segmentsFlow},
