@@ -102,6 +102,10 @@ func startServer(t *testing.T) *server {
 	// count.
 	cfg.Server.Listen = "127.0.0.1:0"
 	cfg.Search.PollInterval = 20 * time.Millisecond
+	// The echo channel runs as a real plugin subprocess (this test binary
+	// re-executed, see TestMain), so sending from a customer page goes
+	// through the outbox and the plugin end to end.
+	cfg.Plugins.Builtin = []string{"echo"}
 	cfg.Log.Format = "json"
 	cfg.Log.Level = "info"
 	sink := &logSink{setup: make(chan string, 1)}

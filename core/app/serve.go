@@ -11,6 +11,7 @@ import (
 
 	"github.com/retain-crm/retain/core"
 	"github.com/retain-crm/retain/core/outbox"
+	"github.com/retain-crm/retain/core/pluginconf"
 	"github.com/retain-crm/retain/core/segments"
 	"github.com/retain-crm/retain/core/web"
 )
@@ -129,6 +130,7 @@ func (a *App) Serve(ctx context.Context, ready chan<- string) error {
 	}
 	srv, err := web.New(web.Deps{
 		Config: a.Cfg, Service: a.Service, Store: a.Store, Imports: imports, Analytics: a.Analytics, Segments: segs,
+		Outbox: box, Plugins: plugins, PluginConf: &pluginconf.Service{Store: a.Store, Plugins: plugins},
 		Logger: log.With("component", "web"), Version: Version, Now: func() time.Time { return time.Now().UTC() },
 	})
 	if err != nil {
