@@ -33,6 +33,14 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 		// accepts every message without sending it anywhere.
 		cfg.Plugins.Builtin = []string{"echo"}
 		log.Info("demo: running the echo channel (accepts messages, sends nothing); configure plugins.builtin for real channels")
+		// Links in demo messages point at this server when it listens on
+		// a fixed local address (not ":0", which is known only later).
+		if host, port, err := net.SplitHostPort(cfg.Server.Listen); cfg.Server.BaseURL == "" && err == nil && port != "0" {
+			if host == "" || host == "0.0.0.0" || host == "::" {
+				host = "localhost"
+			}
+			cfg.Server.BaseURL = "http://" + net.JoinHostPort(host, port)
+		}
 	}
 	a, err := Open(ctx, cfg, log)
 	if err != nil {
