@@ -83,7 +83,8 @@ type MessageContact struct {
 // (plugin restarting, provider down, timeout) wraps ErrUnavailable; one that
 // it cannot fix wraps another kind (ErrInvalid, ErrTooLarge, ErrForbidden,
 // ErrNotFound). No running plugin for the channel is ErrUnavailable: it may
-// be restarting. IsRetryable tells them apart.
+// be restarting. IsRetryable tells them apart. A hard bounce (the receiver
+// refused the recipient for good) wraps ErrBounced as well as ErrInvalid.
 type Channels interface {
 	Send(ctx context.Context, channel string, msg OutboundMessage) (providerID string, err error)
 	// ChannelNames lists the channels of the running plugins.
@@ -168,6 +169,12 @@ type Plugins interface {
 	// Restart stops a plugin and starts it again (its grants changed).
 	Restart(ctx context.Context, name string) error
 }
+
+// ErrBounced marks a Channels.Send failure that is a hard bounce: the
+// receiving system refused the recipient's address or number for good.
+// It always comes with ErrInvalid (what status it maps to); the outbox
+// records a bounced interaction for it instead of a failed one.
+var ErrBounced = errors.New("bounced")
 
 // IsRetryable reports whether an error from a port such as Channels may go
 // away when the call is retried later.

@@ -223,7 +223,7 @@ func (s *Service) deliver(ctx context.Context, m core.OutboxMessage) core.Outcom
 	c, err := s.o.Service.Store.GetCustomer(ctx, m.CustomerID)
 	if err != nil {
 		if errors.Is(err, core.ErrNotFound) {
-			return s.final(m, core.MessageSuppressed, "the customer no longer exists", nil)
+			return s.final(m, core.MessageSuppressed, "the customer no longer exists", "")
 		}
 		return s.retry(m, fmt.Errorf("%w: reading the customer: %v", core.ErrUnavailable, err))
 	}
@@ -231,9 +231,9 @@ func (s *Service) deliver(ctx context.Context, m core.OutboxMessage) core.Outcom
 	// arrived while the message waited stops it.
 	if cs, ok := c.Consent[core.Channel(m.Channel)]; ok && !cs.Granted {
 		return s.final(m, core.MessageSuppressed, fmt.Sprintf("consent for %s withdrawn on %s (%s)",
-			m.Channel, cs.At.Format(time.RFC3339), cs.Source), nil)
+			m.Channel, cs.At.Format(time.RFC3339), cs.Source), "")
 	} else if !ok && s.o.Config.RequireConsent {
-		return s.final(m, core.MessageSuppressed, fmt.Sprintf("no consent recorded for %s (outbox.require_consent is on)", m.Channel), nil)
+		return s.final(m, core.MessageSuppressed, fmt.Sprintf("no consent recorded for %s (outbox.require_consent is on)", m.Channel), "")
 	}
 	msg := s.outbound(m, c)
 	if l := s.limiterFor(m.Channel); l.Limiter != nil {
@@ -249,8 +249,10 @@ func (s *Service) deliver(ctx context.Context, m core.OutboxMessage) core.Outcom
 		return s.sent(m, pid)
 	case core.IsRetryable(err):
 		return s.retry(m, err)
+	case errors.Is(err, core.ErrBounced):
+		return s.final(m, core.MessageFailed, err.Error(), core.TypeBounced)
 	default:
-		return s.final(m, core.MessageFailed, err.Error(), err)
+		return s.final(m, core.MessageFailed, err.Error(), core.TypeFailed)
 	}
 }
 
@@ -319,7 +321,7 @@ func (s *Service) sent(m core.OutboxMessage, providerID string) core.Outcome {
 // retry queues m again after backoff, or fails it when out of attempts.
 func (s *Service) retry(m core.OutboxMessage, err error) core.Outcome {
 	if m.Attempts >= s.o.Config.MaxAttempts {
-		return s.final(m, core.MessageFailed, fmt.Sprintf("gave up after %d attempts: %v", m.Attempts, err), err)
+		return s.final(m, core.MessageFailed, fmt.Sprintf("gave up after %d attempts: %v", m.Attempts, err), core.TypeFailed)
 	}
 	now := s.now()
 	return core.Outcome{ID: m.ID, State: core.MessageQueued, NotBefore: now.Add(s.backoff(m.Attempts)),
@@ -337,9 +339,11 @@ func (s *Service) backoff(attempts int) time.Duration {
 	return time.Duration(float64(d) * (0.8 + 0.4*rand.Float64()))
 }
 
-// final ends m as failed or suppressed. A failure goes on the timeline; a
-// suppression does not (nothing was attempted towards the customer).
-func (s *Service) final(m core.OutboxMessage, st core.MessageState, reason string, _ error) core.Outcome {
+// final ends m as failed or suppressed. A failure goes on the timeline as
+// an interaction of type t (failed, or bounced when the receiver refused the
+// recipient); a suppression does not (nothing was attempted towards the
+// customer).
+func (s *Service) final(m core.OutboxMessage, st core.MessageState, reason string, t core.InteractionType) core.Outcome {
 	now := s.now()
 	o := core.Outcome{ID: m.ID, State: st, Error: reason, At: now}
 	if st == core.MessageFailed {
@@ -347,7 +351,7 @@ func (s *Service) final(m core.OutboxMessage, st core.MessageState, reason strin
 		if m.Subject != "" {
 			props["subject"] = m.Subject
 		}
-		o.Interactions = s.outcomeInteraction(m, core.TypeFailed, props, now)
+		o.Interactions = s.outcomeInteraction(m, t, props, now)
 	}
 	return o
 }

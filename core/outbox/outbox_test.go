@@ -205,11 +205,14 @@ func TestRetriesThenSucceedsOrFails(t *testing.T) {
 		case "down":
 			return fmt.Errorf("%w: provider down", core.ErrUnavailable)
 		case "bad":
-			return core.Invalidf("no such mailbox")
+			return core.Invalidf("message too big for the provider")
+		case "gone":
+			return fmt.Errorf("%w: %w: 550 5.1.1 no such mailbox", core.ErrInvalid, core.ErrBounced)
 		}
 		return nil
 	}
 	flaky, down, bad := f.enqueue(t, "email", "flaky"), f.enqueue(t, "email", "down"), f.enqueue(t, "email", "bad")
+	gone := f.enqueue(t, "email", "gone")
 	f.run(t)
 	if got := f.get(t, flaky.ID); got.State != core.MessageSent || got.Attempts != 3 {
 		t.Fatalf("flaky: %+v", got)
@@ -220,11 +223,16 @@ func TestRetriesThenSucceedsOrFails(t *testing.T) {
 	if got := f.get(t, bad.ID); got.State != core.MessageFailed || got.Attempts != 1 || f.ch.calls("bad") != 1 {
 		t.Fatalf("bad: %+v", got)
 	}
+	// A hard bounce fails at once, like any permanent error, but the
+	// timeline says bounced.
+	if got := f.get(t, gone.ID); got.State != core.MessageFailed || got.Attempts != 1 || !strings.Contains(got.LastError, "no such mailbox") {
+		t.Fatalf("gone: %+v", got)
+	}
 	types := map[core.InteractionType]int{}
 	for _, in := range f.timeline(t) {
 		types[in.Type]++
 	}
-	if types[core.TypeMessageSent] != 1 || types[core.TypeFailed] != 2 {
+	if types[core.TypeMessageSent] != 1 || types[core.TypeFailed] != 2 || types[core.TypeBounced] != 1 {
 		t.Fatalf("timeline: %v", types)
 	}
 	// An admin retries the failed one; it gets a fresh set of attempts.

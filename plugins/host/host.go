@@ -340,6 +340,9 @@ func toCore(plugin string, err error) error {
 	if err == nil {
 		return nil
 	}
+	if errors.Is(err, sdk.ErrBounced) {
+		return fmt.Errorf("%w: %w: plugin %s: %v", core.ErrInvalid, core.ErrBounced, plugin, err)
+	}
 	kinds := []struct{ sdk, core error }{
 		{sdk.ErrRetryable, core.ErrUnavailable},
 		{context.DeadlineExceeded, core.ErrUnavailable},

@@ -1,9 +1,11 @@
 package host_test
 
 import (
+	"errors"
 	"testing"
 
 	"github.com/retain-crm/retain/core"
+	"github.com/retain-crm/retain/plugins/host"
 	"github.com/retain-crm/retain/plugins/sdk"
 )
 
@@ -24,6 +26,34 @@ func TestMetadataKeysAgree(t *testing.T) {
 		{string(core.TypeUnsubscribed), sdk.TypeUnsubscribed}} {
 		if k[0] != k[1] {
 			t.Errorf("interaction type: core says %q, sdk says %q", k[0], k[1])
+		}
+	}
+}
+
+// Each SDK kind becomes the core kind the outbox and the HTTP layer act on;
+// a bounce is a permanent refusal (ErrInvalid) the outbox can still tell apart.
+func TestErrorKindsToCore(t *testing.T) {
+	for _, tc := range []struct {
+		err  error
+		want []error
+		not  []error
+	}{
+		{sdk.Retryablef("421"), []error{core.ErrUnavailable}, []error{core.ErrInvalid}},
+		{sdk.Permanentf("554"), []error{core.ErrInvalid}, []error{core.ErrBounced, core.ErrUnavailable}},
+		{sdk.FromStatus(sdk.ToStatus(sdk.Bouncedf("550 5.1.1"))), []error{core.ErrInvalid, core.ErrBounced}, []error{core.ErrUnavailable}},
+		{sdk.NotFoundf("route"), []error{core.ErrNotFound}, []error{core.ErrBounced}},
+		{sdk.PermissionDeniedf("forged"), []error{core.ErrForbidden}, nil},
+	} {
+		got := host.ToCore("p", tc.err)
+		for _, w := range tc.want {
+			if !errors.Is(got, w) {
+				t.Errorf("%v → %v: not %v", tc.err, got, w)
+			}
+		}
+		for _, n := range tc.not {
+			if errors.Is(got, n) {
+				t.Errorf("%v → %v: is %v", tc.err, got, n)
+			}
 		}
 	}
 }

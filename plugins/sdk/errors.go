@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -27,6 +28,20 @@ var (
 	ErrUnimplemented = errors.New("unimplemented")
 	// ErrTooLarge: a message or value over the size limits (permanent).
 	ErrTooLarge = errors.New("too large")
+	// ErrBounced: the receiving system refused the recipient for good
+	// (unknown mailbox, number not in service) — a hard bounce. Permanent
+	// like ErrPermanent; the host records a bounced interaction, not a
+	// failed one, so the business can tell a dead address from a problem
+	// with the message or the provider.
+	ErrBounced = errors.New("bounced")
+)
+
+// BounceReason is the google.rpc.ErrorInfo reason that marks a
+// FAILED_PRECONDITION status as a hard bounce on the wire; plugins in other
+// languages attach it to say "bounced" (see docs/plugins.md, Errors).
+const (
+	BounceReason = "BOUNCED"
+	ErrorDomain  = "plugins.retain-crm"
 )
 
 // Retryablef, Permanentf, Invalidf, PermissionDeniedf and NotFoundf build
@@ -38,6 +53,9 @@ func PermissionDeniedf(format string, args ...any) error {
 	return kindf(ErrPermissionDenied, format, args...)
 }
 func NotFoundf(format string, args ...any) error { return kindf(ErrNotFound, format, args...) }
+
+// Bouncedf says the receiver refused the recipient for good (see ErrBounced).
+func Bouncedf(format string, args ...any) error { return kindf(ErrBounced, format, args...) }
 
 func kindf(kind error, format string, args ...any) error {
 	return &Error{Kind: kind, Message: fmt.Sprintf(format, args...)}
@@ -95,14 +113,16 @@ func ToStatus(err error) error {
 	if _, ok := status.FromError(err); ok {
 		return err
 	}
+	if errors.Is(err, ErrBounced) {
+		st := status.New(codes.FailedPrecondition, kindMessage(err, ErrBounced))
+		if d, derr := st.WithDetails(&errdetails.ErrorInfo{Reason: BounceReason, Domain: ErrorDomain}); derr == nil {
+			st = d
+		}
+		return st.Err()
+	}
 	for _, row := range codeTable {
 		if errors.Is(err, row.kind) {
-			msg := err.Error()
-			var e *Error
-			if errors.As(err, &e) && e.Kind == row.kind {
-				msg = e.Message
-			}
-			return status.Error(row.code, msg)
+			return status.Error(row.code, kindMessage(err, row.kind))
 		}
 	}
 	return status.Error(codes.Unknown, err.Error())
@@ -118,10 +138,27 @@ func FromStatus(err error) error {
 	if !ok {
 		return err
 	}
+	if st.Code() == codes.FailedPrecondition {
+		for _, d := range st.Details() {
+			if info, ok := d.(*errdetails.ErrorInfo); ok && info.GetReason() == BounceReason {
+				return &Error{Kind: ErrBounced, Message: st.Message()}
+			}
+		}
+	}
 	for _, row := range codeTable {
 		if row.code == st.Code() {
 			return &Error{Kind: row.kind, Message: st.Message()}
 		}
 	}
 	return &Error{Kind: ErrPermanent, Message: st.Code().String() + ": " + st.Message()}
+}
+
+// kindMessage is err's message without the kind's prefix when err is an
+// *Error of that kind (the code already says the kind).
+func kindMessage(err, kind error) string {
+	var e *Error
+	if errors.As(err, &e) && e.Kind == kind {
+		return e.Message
+	}
+	return err.Error()
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"testing"
 
+	"google.golang.org/genproto/googleapis/rpc/errdetails"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/status"
 )
@@ -18,7 +19,9 @@ func TestErrorTranslationRoundTrip(t *testing.T) {
 		retryable bool
 	}{
 		{Retryablef("smtp 421"), codes.Unavailable, ErrRetryable, true},
-		{Permanentf("mailbox unknown"), codes.FailedPrecondition, ErrPermanent, false},
+		{Permanentf("content refused"), codes.FailedPrecondition, ErrPermanent, false},
+		{Bouncedf("550 5.1.1 no such mailbox"), codes.FailedPrecondition, ErrBounced, false},
+		{fmt.Errorf("sms gateway: %w", ErrBounced), codes.FailedPrecondition, ErrBounced, false},
 		{Invalidf("bad config"), codes.InvalidArgument, ErrInvalid, false},
 		{PermissionDeniedf("field emails not granted"), codes.PermissionDenied, ErrPermissionDenied, false},
 		{NotFoundf("customer 9"), codes.NotFound, ErrNotFound, false},
@@ -43,6 +46,17 @@ func TestErrorTranslationRoundTrip(t *testing.T) {
 		if err := FromStatus(status.Error(code, "x")); !errors.Is(err, kind) {
 			t.Errorf("%v: %v, want %v", code, err, kind)
 		}
+	}
+	// A bounce from another language: FAILED_PRECONDITION with the ErrorInfo
+	// reason; without it (or with another reason) the same code is permanent.
+	bounce, _ := status.New(codes.FailedPrecondition, "no such number").
+		WithDetails(&errdetails.ErrorInfo{Reason: BounceReason, Domain: "example.org"})
+	if err := FromStatus(bounce.Err()); !errors.Is(err, ErrBounced) || err.Error() != "bounced: no such number" {
+		t.Errorf("ErrorInfo BOUNCED: %v", err)
+	}
+	other, _ := status.New(codes.FailedPrecondition, "quota").WithDetails(&errdetails.ErrorInfo{Reason: "QUOTA"})
+	if err := FromStatus(other.Err()); !errors.Is(err, ErrPermanent) || errors.Is(err, ErrBounced) {
+		t.Errorf("ErrorInfo QUOTA: %v", err)
 	}
 	if ToStatus(nil) != nil || FromStatus(nil) != nil {
 		t.Error("nil must stay nil")

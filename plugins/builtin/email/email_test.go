@@ -19,6 +19,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/emersion/go-smtp"
+
 	"github.com/retain-crm/retain/plugins/builtin/email"
 	"github.com/retain-crm/retain/plugins/builtin/email/emailtest"
 	"github.com/retain-crm/retain/plugins/sdk"
@@ -331,18 +333,28 @@ func TestSendErrorClassification(t *testing.T) {
 	srv := emailtest.NewServer(t)
 	h := start(t, srv, nil)
 	ctx := context.Background()
+	rcpt := func(enh smtp.EnhancedCode) func(int) {
+		return func(code int) { srv.FailEnhanced(code, enh) }
+	}
 	for _, tc := range []struct {
 		name      string
 		fail      func(code int)
 		code      int
 		retryable bool
+		bounced   bool
 	}{
-		{"RCPT 451", srv.Fail, 451, true},
-		{"RCPT 452", srv.Fail, 452, true},
-		{"RCPT 550", srv.Fail, 550, false},
-		{"RCPT 553", srv.Fail, 553, false},
-		{"DATA 451", srv.FailData, 451, true},
-		{"DATA 554", srv.FailData, 554, false},
+		{"RCPT 451", srv.Fail, 451, true, false},
+		{"RCPT 452", srv.Fail, 452, true, false},
+		{"RCPT 550", srv.Fail, 550, false, true},
+		{"RCPT 553", srv.Fail, 553, false, true},
+		{"RCPT 550 5.1.1 no such mailbox", rcpt(smtp.EnhancedCode{5, 1, 1}), 550, false, true},
+		{"RCPT 550 5.2.1 mailbox disabled", rcpt(smtp.EnhancedCode{5, 2, 1}), 550, false, true},
+		{"RCPT 550 5.7.1 policy", rcpt(smtp.EnhancedCode{5, 7, 1}), 550, false, false},
+		{"RCPT 552 5.2.2 mailbox full", rcpt(smtp.EnhancedCode{5, 2, 2}), 552, false, false},
+		{"RCPT 554", srv.Fail, 554, false, false},
+		{"DATA 451", srv.FailData, 451, true, false},
+		{"DATA 550", srv.FailData, 550, false, false},
+		{"DATA 554", srv.FailData, 554, false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.fail(tc.code)
@@ -354,8 +366,12 @@ func TestSendErrorClassification(t *testing.T) {
 			if sdk.IsRetryable(err) != tc.retryable {
 				t.Errorf("%v: retryable = %v, want %v", err, sdk.IsRetryable(err), tc.retryable)
 			}
-			if !tc.retryable && !errors.Is(err, sdk.ErrPermanent) {
+			if !tc.retryable && !tc.bounced && !errors.Is(err, sdk.ErrPermanent) {
 				t.Errorf("%v: want permanent", err)
+			}
+			// Through the real gRPC boundary a bounce stays a bounce.
+			if errors.Is(err, sdk.ErrBounced) != tc.bounced {
+				t.Errorf("%v: bounced = %v, want %v", err, errors.Is(err, sdk.ErrBounced), tc.bounced)
 			}
 			// The connection survives a refusal: the next message goes.
 			tc.fail(0)

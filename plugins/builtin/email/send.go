@@ -148,16 +148,45 @@ func sendErrorOf(err error) (int, gomail.SendErrReason) {
 }
 
 // classify maps an SMTP failure to the SDK's kinds: 4xx and network errors
-// may pass later, 5xx on MAIL/RCPT/DATA will not.
+// may pass later, 5xx on MAIL/RCPT/DATA will not, and a 5xx refusing the
+// recipient's address itself is a hard bounce.
 func classify(code int, reason gomail.SendErrReason, err error) error {
 	switch {
 	case reason == gomail.ErrGetSender || reason == gomail.ErrGetRcpts || reason == gomail.ErrNoUnencoded:
 		return sdk.Permanentf("message refused before sending: %v", err)
+	case reason == gomail.ErrSMTPRcptTo && hardBounce(code, enhancedCode(err)):
+		return sdk.Bouncedf("SMTP server refused the recipient: %v", err)
 	case code >= 500 && code < 600:
 		return sdk.Permanentf("SMTP server refused the message (%s): %v", reason, err)
 	default:
 		return sdk.Retryablef("SMTP %s: %v", reason, err)
 	}
+}
+
+// hardBounce tells a refusal of the address (RFC 3463 5.1.x bad mailbox or
+// domain, 5.2.1 mailbox disabled; without an enhanced code, 550/551/553)
+// from a refusal for another reason: policy (5.7.x), a full mailbox
+// (5.2.2), the system (5.3.x/5.4.x) — those say nothing about the address
+// and must not mark it dead.
+func hardBounce(code int, enhanced string) bool {
+	switch {
+	case code < 500 || code > 599:
+		return false
+	case strings.HasPrefix(enhanced, "5.1."), enhanced == "5.2.1":
+		return true
+	case enhanced != "" && enhanced != "5.0.0":
+		return false
+	}
+	return code == 550 || code == 551 || code == 553
+}
+
+// enhancedCode is the RFC 3463 status code of an SMTP reply ("5.1.1"), or "".
+func enhancedCode(err error) string {
+	var se *gomail.SendError
+	if errors.As(err, &se) {
+		return se.EnhancedStatusCode()
+	}
+	return ""
 }
 
 // Headers a message may not set: the plugin owns them (addresses, ids,

@@ -92,6 +92,7 @@ type Server struct {
 	conns    int
 	open     map[net.Conn]struct{}
 	rcptCode int
+	rcptEnh  smtp.EnhancedCode
 	dataCode int
 	changed  chan struct{} // closed and replaced whenever msgs grows
 }
@@ -174,7 +175,15 @@ func (s *Server) DropConnections() {
 
 // Fail makes every following RCPT TO answer code (e.g. 451 or 550); 0
 // accepts again.
-func (s *Server) Fail(code int) { s.mu.Lock(); s.rcptCode = code; s.mu.Unlock() }
+func (s *Server) Fail(code int) { s.FailEnhanced(code, smtp.EnhancedCodeNotSet) }
+
+// FailEnhanced is Fail with an RFC 3463 enhanced code (e.g. {5, 1, 1} for
+// "no such mailbox", {5, 7, 1} for a policy refusal).
+func (s *Server) FailEnhanced(code int, enh smtp.EnhancedCode) {
+	s.mu.Lock()
+	s.rcptCode, s.rcptEnh = code, enh
+	s.mu.Unlock()
+}
 
 // FailData makes every following message be refused with code at the end
 // of DATA, after it was transmitted; 0 accepts again.
@@ -318,10 +327,10 @@ func (se *session) Mail(from string, _ *smtp.MailOptions) error {
 
 func (se *session) Rcpt(to string, _ *smtp.RcptOptions) error {
 	se.s.mu.Lock()
-	code := se.s.rcptCode
+	code, enh := se.s.rcptCode, se.s.rcptEnh
 	se.s.mu.Unlock()
-	if err := smtpErr(code); err != nil {
-		return err
+	if code != 0 {
+		return &smtp.SMTPError{Code: code, EnhancedCode: enh, Message: "emailtest: told to fail"}
 	}
 	se.to = append(se.to, to)
 	return nil
