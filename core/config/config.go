@@ -42,6 +42,39 @@ type Server struct {
 	MaxBodyBytes    int64         `toml:"max_body_bytes"`
 	MaxUploadBytes  int64         `toml:"max_upload_bytes"`
 	ShutdownTimeout time.Duration `toml:"shutdown_timeout"`
+	// TrustedProxies are the addresses (IPs or CIDR ranges) of reverse
+	// proxies in front of the CRM. A request from one of them is taken to
+	// come from the address its X-Forwarded-For names, so per-address
+	// limits (sign-in, hooks), sessions and the audit log see the client,
+	// not the proxy. Empty: the peer address is the client.
+	TrustedProxies []string `toml:"trusted_proxies"`
+	// HookRequestsPerMinute is how many requests one address may make to
+	// /hooks/... in a minute (gateways posting receipts in bursts).
+	HookRequestsPerMinute int `toml:"hook_requests_per_minute"`
+}
+
+// ProxyRanges parses TrustedProxies (validated by Validate).
+func (s Server) ProxyRanges() ([]*net.IPNet, error) {
+	var out []*net.IPNet
+	for _, p := range s.TrustedProxies {
+		p = strings.TrimSpace(p)
+		if ip := net.ParseIP(p); ip != nil {
+			bits := 8 * len(ip.To4())
+			if bits == 0 {
+				bits = 128
+			} else {
+				ip = ip.To4()
+			}
+			out = append(out, &net.IPNet{IP: ip, Mask: net.CIDRMask(bits, bits)})
+			continue
+		}
+		_, n, err := net.ParseCIDR(p)
+		if err != nil {
+			return nil, fmt.Errorf("%q is neither an IP address nor a CIDR range", p)
+		}
+		out = append(out, n)
+	}
+	return out, nil
 }
 
 // Auth governs staff sign-in and browser sessions.
@@ -179,6 +212,9 @@ func Default() Config {
 			MaxBodyBytes:    32 << 20,
 			MaxUploadBytes:  2 << 30,
 			ShutdownTimeout: 30 * time.Second,
+
+			TrustedProxies:        []string{},
+			HookRequestsPerMinute: 3000,
 		},
 		Auth: Auth{SessionIdle: 12 * time.Hour, SessionLifetime: 7 * 24 * time.Hour,
 			SecureCookies: "auto", MaxFailures: 5, FailureWindow: 15 * time.Minute},
@@ -367,6 +403,12 @@ func (c *Config) Validate() error {
 	}
 	if c.Server.ShutdownTimeout <= 0 {
 		bad("server.shutdown_timeout", "must be positive")
+	}
+	if _, err := c.Server.ProxyRanges(); err != nil {
+		bad("server.trusted_proxies", "%v", err)
+	}
+	if c.Server.HookRequestsPerMinute < 1 || c.Server.HookRequestsPerMinute > 1_000_000 {
+		bad("server.hook_requests_per_minute", "must be between 1 and 1000000")
 	}
 	if c.Auth.SessionIdle < time.Minute {
 		bad("auth.session_idle", "must be at least 1m")

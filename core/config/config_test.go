@@ -77,6 +77,23 @@ func TestFileEnvPrecedence(t *testing.T) {
 	}
 }
 
+func TestTrustedProxies(t *testing.T) {
+	c := Default()
+	c.Server.TrustedProxies = []string{"127.0.0.1", " ::1 ", "10.0.0.0/8", "fd00::/8"}
+	if err := c.Validate(); err != nil {
+		t.Fatal(err)
+	}
+	r, err := c.Server.ProxyRanges()
+	if err != nil || len(r) != 4 {
+		t.Fatalf("%v %v", r, err)
+	}
+	for i, want := range []string{"127.0.0.1/32", "::1/128", "10.0.0.0/8", "fd00::/8"} {
+		if r[i].String() != want {
+			t.Errorf("%d: %s, want %s", i, r[i], want)
+		}
+	}
+}
+
 func TestRefusals(t *testing.T) {
 	for _, tc := range []struct {
 		name, file string
@@ -91,6 +108,9 @@ func TestRefusals(t *testing.T) {
 		{"bad currency", "[business]\ncurrency = \"XYZ\"\n", nil, "business.currency"},
 		{"bad calling code", "[business]\ndefault_calling_code = \"+48\"\n", nil, "business.default_calling_code"},
 		{"bad level", "[log]\nlevel = \"loud\"\n", nil, "log.level"},
+		{"bad proxy", "[server]\ntrusted_proxies = [\"127.0.0.1\", \"10.0.0.0/33\"]\n", nil, "server.trusted_proxies"},
+		{"proxy host name", "[server]\ntrusted_proxies = [\"proxy.local\"]\n", nil, "server.trusted_proxies"},
+		{"no hooks", "[server]\nhook_requests_per_minute = 0\n", nil, "server.hook_requests_per_minute"},
 		{"bad duration", "[search]\npoll_interval = \"soon\"\n", nil, "poll_interval"},
 		{"broken toml", "[server\nlisten=", nil, "c.toml"},
 		{"env unknown", "", []string{"RETAIN_SERVER__LISTN=x"}, "server.listn"},

@@ -77,6 +77,29 @@ func TestMetrics(t *testing.T) {
 		}
 		checkErrorShape(t, rec, "forbidden", "")
 	}
+	// A proxy on this machine forwarding an outside request: the peer is
+	// loopback, the client is not.
+	for _, tc := range []struct {
+		name    string
+		trusted []string
+		xff     string
+		want    int
+	}{
+		{"forwarded, no trusted proxies", nil, "203.0.113.9", 403},
+		{"forwarded from loopback, no trusted proxies", nil, "127.0.0.1", 403},
+		{"forwarded through a trusted proxy", []string{"127.0.0.1"}, "203.0.113.9", 403},
+		{"local client through a trusted proxy", []string{"127.0.0.1"}, "127.0.0.1", 200},
+	} {
+		p := newApp(t, func(c *config.Config) { c.Metrics.Enabled = true; c.Server.TrustedProxies = tc.trusted })
+		req := httptest.NewRequest("GET", "/metrics", nil)
+		req.RemoteAddr = "127.0.0.1:40000"
+		req.Header.Set("X-Forwarded-For", tc.xff)
+		rec := httptest.NewRecorder()
+		p.h.ServeHTTP(rec, req)
+		if rec.Code != tc.want {
+			t.Errorf("%s: %d, want %d", tc.name, rec.Code, tc.want)
+		}
+	}
 	b := newApp(t, func(c *config.Config) { c.Metrics.Enabled, c.Metrics.AllowRemote = true, true })
 	req = httptest.NewRequest("GET", "/metrics", nil)
 	req.RemoteAddr = "192.0.2.7:5000"

@@ -24,11 +24,6 @@ import (
 // MaxHookBody is the largest request body a hook accepts.
 const MaxHookBody = 1 << 20
 
-// hookRateLimit is how many requests one address may make to /hooks in a
-// minute: a gateway delivering a campaign's receipts in a burst stays
-// under it, a flood does not.
-const hookRateLimit = 3000
-
 // hookPrefix is the path every inbound hook starts with.
 const hookPrefix = "/hooks/"
 
@@ -54,7 +49,7 @@ func (s *Server) hook(c *echo.Context) error {
 	}
 	ip := c.RealIP()
 	now := s.now()
-	if blocked, until := s.hookHits.blocked("hook:"+ip, hookRateLimit, now); blocked {
+	if blocked, until := s.hookHits.blocked("hook:"+ip, s.cfg.Server.HookRequestsPerMinute, now); blocked {
 		c.Response().Header().Set("Retry-After", fmt.Sprint(int(until.Sub(now).Seconds())+1))
 		return fmt.Errorf("%w: too many requests from your address; try again later", core.ErrRateLimited)
 	}

@@ -50,12 +50,14 @@ func (m *requestMetrics) observe(method, route string, status int, d time.Durati
 // metricsHandler serves the Prometheus text format: request metrics, store
 // and index gauges read at scrape time, and process metrics. It exists only
 // when metrics are enabled, and answers loopback peers only unless
-// AllowRemote (the peer address itself, never X-Forwarded-For).
+// AllowRemote. A request forwarded by a proxy on this machine has a loopback
+// peer but comes from elsewhere: it counts as local only when the client
+// address (through trusted proxies) is loopback too.
 func (s *Server) metricsHandler(c *echo.Context) error {
 	if !s.cfg.Metrics.Enabled {
 		return errNoRoute
 	}
-	if !s.cfg.Metrics.AllowRemote && !isLoopback(c.Request().RemoteAddr) {
+	if !s.cfg.Metrics.AllowRemote && !s.localRequest(c) {
 		return forbidden("metrics are served to loopback clients only (metrics.allow_remote)")
 	}
 	w := c.Response()
@@ -92,6 +94,24 @@ func b2u(b bool) uint64 {
 		return 1
 	}
 	return 0
+}
+
+// localRequest: the peer is loopback and, if a proxy forwarded the
+// request, the client it names (trusted proxies only) is loopback too.
+func (s *Server) localRequest(c *echo.Context) bool {
+	req := c.Request()
+	if !isLoopback(req.RemoteAddr) {
+		return false
+	}
+	h := req.Header
+	if h.Get("X-Forwarded-For") == "" && h.Get("Forwarded") == "" && h.Get("X-Real-Ip") == "" {
+		return true
+	}
+	if len(s.cfg.Server.TrustedProxies) == 0 {
+		return false // forwarded by something we were not told about
+	}
+	ip := net.ParseIP(c.RealIP())
+	return ip != nil && ip.IsLoopback() && h.Get("Forwarded") == "" && h.Get("X-Real-Ip") == ""
 }
 
 // isLoopback reports whether a RemoteAddr (host:port) is a loopback address.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/retain-crm/retain/core"
+	"github.com/retain-crm/retain/core/config"
 	"github.com/retain-crm/retain/core/outbox"
 	"github.com/retain-crm/retain/core/pluginconf"
 	"github.com/retain-crm/retain/core/web"
@@ -110,9 +111,9 @@ type msgApp struct {
 	box  *outbox.Service
 }
 
-func newMsgApp(t *testing.T, deliver bool) *msgApp {
+func newMsgApp(t *testing.T, deliver bool, cfg ...func(*config.Config)) *msgApp {
 	t.Helper()
-	a := newApp(t)
+	a := newApp(t, cfg...)
 	h := newMsgFakeHost()
 	box := outbox.New(outbox.Options{Config: a.cfg.Outbox, Service: a.svc, Channels: h, Plugins: h, BaseURL: "https://crm.example",
 		Logger: slog.New(slog.DiscardHandler)})

@@ -3,6 +3,7 @@ package web_test
 import (
 	"context"
 	"crypto/sha256"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -360,6 +361,44 @@ func TestSignInRateLimit(t *testing.T) {
 	}
 	if rec := b.signIn("other@shop.test", testPassword); rec.Code != http.StatusTooManyRequests {
 		t.Errorf("after spraying from one address: %d", rec.Code)
+	}
+}
+
+// Behind a trusted proxy the address limit counts the client its
+// X-Forwarded-For names, not the proxy (which would lock everyone out at
+// once); without one, X-Forwarded-For is a client's word and ignored.
+func TestSignInLimitBehindProxy(t *testing.T) {
+	spray := func(b *browser, xff string) {
+		for i := 0; i < 30; i++ {
+			b.do("POST", "/signin", url.Values{"email": {fmt.Sprintf("spray%d@shop.test", i)}, "password": {"wrong password"}},
+				map[string]string{"X-Forwarded-For": xff})
+		}
+	}
+	signIn := func(b *browser, xff string) int {
+		return b.do("POST", "/signin", url.Values{"email": {"other@shop.test"}, "password": {testPassword}},
+			map[string]string{"X-Forwarded-For": xff}).Code
+	}
+	// httptest requests come from 192.0.2.1, here the proxy.
+	a := newAppWith(t, func(c *config.Config) { c.Auth.MaxFailures = 3; c.Server.TrustedProxies = []string{"192.0.2.0/24"} })
+	a.user("other@shop.test", core.RoleAgent)
+	spray(a.browser(), "203.0.113.5")
+	if code := signIn(a.browser(), "203.0.113.5"); code != http.StatusTooManyRequests {
+		t.Errorf("the spraying client: %d", code)
+	}
+	if code := signIn(a.browser(), "203.0.113.6"); code != http.StatusSeeOther {
+		t.Errorf("another client behind the same proxy: %d", code)
+	}
+	// A client cannot hide behind a forged entry: the nearest untrusted
+	// address counts.
+	if code := signIn(a.browser(), "198.51.100.1, 203.0.113.5"); code != http.StatusTooManyRequests {
+		t.Errorf("the spraying client with a forged X-Forwarded-For: %d", code)
+	}
+
+	b := newAppWith(t, func(c *config.Config) { c.Auth.MaxFailures = 3 })
+	b.user("other@shop.test", core.RoleAgent)
+	spray(b.browser(), "203.0.113.5")
+	if code := signIn(b.browser(), "203.0.113.6"); code != http.StatusTooManyRequests {
+		t.Errorf("no trusted proxy, a new X-Forwarded-For: %d (the header must be ignored)", code)
 	}
 }
 

@@ -143,9 +143,7 @@ func New(d Deps) (*Server, error) {
 		// handlers have no side effects beyond a token's last-used time.
 		Router:           echo.NewRouter(echo.RouterConfig{UnescapePathParamValues: true, AutoHandleHEAD: true}),
 		HTTPErrorHandler: s.handleError,
-		// The real peer address; X-Forwarded-For is not trusted (the
-		// /metrics loopback check depends on it).
-		IPExtractor: echo.ExtractIPDirect(),
+		IPExtractor:      ipExtractor(d.Config.Server),
 	})
 	// Outermost first: the observer logs and counts every request (also
 	// 404/405) with its final status, then panics are recovered inside it.
@@ -180,3 +178,18 @@ func (s *Server) Routes() []Route {
 // ctx is the request's context; handlers pass it down so that a client
 // that goes away cancels the work.
 func ctx(c *echo.Context) context.Context { return c.Request().Context() }
+
+// ipExtractor is how a request's client address is found: the peer
+// address, or behind trusted proxies the nearest X-Forwarded-For entry
+// that is not one of them (a client cannot spoof past its own proxy).
+func ipExtractor(cfg config.Server) echo.IPExtractor {
+	ranges, err := cfg.ProxyRanges()
+	if err != nil || len(ranges) == 0 { // Validate refused bad ranges already
+		return echo.ExtractIPDirect()
+	}
+	opts := []echo.TrustOption{echo.TrustLoopback(false), echo.TrustLinkLocal(false), echo.TrustPrivateNet(false)}
+	for _, r := range ranges {
+		opts = append(opts, echo.TrustIPRange(r))
+	}
+	return echo.ExtractIPFromXFFHeader(opts...)
+}
