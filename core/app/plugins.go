@@ -57,7 +57,7 @@ func (a *App) newHost(specs []host.Spec, segs *segments.Maintainer, box func() *
 		return s
 	}
 	opts := host.Options{
-		Config: a.Cfg.Plugins, Specs: specs, Logger: log, Data: a.Service, KV: a.Store, HostVersion: Version,
+		Config: a.Cfg.Plugins, Specs: specs, Logger: log, Data: a.Service, KV: a.Store, Events: a.Store, HostVersion: Version,
 		Approved:     func(name string) core.PluginGrants { return settings(name).Approved },
 		PluginConfig: func(name string) json.RawMessage { return settings(name).Config },
 		StartDisabled: func(name string) (string, bool) {
@@ -142,7 +142,7 @@ func (a *App) applyActions(ctx context.Context, box *outbox.Service, plugin stri
 			pi := k.AppendInteraction
 			in := core.Interaction{CustomerID: ids[i], Type: core.InteractionType(pi.GetType()), Channel: core.Channel(pi.GetChannel()),
 				Amount: pi.GetAmount(), Currency: pi.GetCurrency(), Properties: pi.GetProperties(), Text: pi.GetText(),
-				IdempotencyKey: "plugin:" + plugin + ":action:" + ac.GetId()}
+				IdempotencyKey: host.ActionInteractionKey(plugin, ac.GetId())}
 			if pi.GetTime() != nil {
 				in.Time = pi.GetTime().AsTime()
 			}

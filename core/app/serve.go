@@ -126,6 +126,7 @@ func (a *App) Serve(ctx context.Context, ready chan<- string) error {
 		BaseURL: a.Cfg.Server.BaseURL, Logger: log.With("component", "outbox")})
 	plugins.Start(workers)
 	defer plugins.Stop()
+	a.trims.add("plugins", plugins.EventWatermark)
 	wg.Add(1)
 	go func() {
 		defer wg.Done()

@@ -177,6 +177,11 @@ type Plugins struct {
 	// enables it again.
 	MaxCrashes  int           `toml:"max_crashes"`
 	CrashWindow time.Duration `toml:"crash_window"`
+	// EventPollInterval is how often packs are handed the interactions
+	// appended since their last batch; TickInterval how often their clock
+	// (Tick) is called.
+	EventPollInterval time.Duration `toml:"event_poll_interval"`
+	TickInterval      time.Duration `toml:"tick_interval"`
 }
 
 // Outbox governs message delivery (core/outbox): how many messages are
@@ -229,7 +234,7 @@ func Default() Config {
 		Plugins: Plugins{Dir: "./plugins", Builtin: []string{}, Pinned: map[string]string{},
 			Env: []string{"PATH", "TZ", "LANG", "LC_ALL", "TMPDIR"}, HealthInterval: 10 * time.Second,
 			HealthTimeout: 3 * time.Second, RestartBackoff: time.Second, MaxBackoff: time.Minute,
-			MaxCrashes: 5, CrashWindow: 10 * time.Minute},
+			MaxCrashes: 5, CrashWindow: 10 * time.Minute, EventPollInterval: time.Second, TickInterval: time.Minute},
 		Outbox: Outbox{Workers: 16, MaxAttempts: 8, RetryBackoff: 30 * time.Second, MaxRetryBackoff: time.Hour,
 			SendTimeout: 30 * time.Second, Rates: map[string]float64{}, PollInterval: time.Second},
 	}
@@ -541,6 +546,12 @@ func (c *Config) validatePlugins(bad func(key, format string, args ...any)) {
 	}
 	if p.MaxCrashes < 1 {
 		bad("plugins.max_crashes", "must be at least 1")
+	}
+	if p.EventPollInterval < 10*time.Millisecond {
+		bad("plugins.event_poll_interval", "must be at least 10ms")
+	}
+	if p.TickInterval < 10*time.Millisecond {
+		bad("plugins.tick_interval", "must be at least 10ms")
 	}
 	if p.CrashWindow < time.Second {
 		bad("plugins.crash_window", "must be at least 1s")

@@ -54,6 +54,9 @@ type Options struct {
 	KV      KV
 	Query   QueryFunc
 	Actions ActionsFunc
+	// Events is the change log packs are fed from (events.go); nil: packs
+	// get no events or ticks. Their cursors are kept in KV.
+	Events Events
 	// Approved returns the grants an admin approved for a third-party
 	// plugin; a plugin gets what it asks for and is approved (built-ins get
 	// what they ask for). Nil approves nothing for third-party plugins.
@@ -122,6 +125,13 @@ func (h *Host) Start(ctx context.Context) {
 			defer h.wg.Done()
 			p.run(ctx)
 		}()
+		if h.opts.Events != nil && h.opts.KV != nil {
+			h.wg.Add(1)
+			go func() {
+				defer h.wg.Done()
+				p.dispatch(ctx)
+			}()
+		}
 	}
 }
 

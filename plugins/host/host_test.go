@@ -31,7 +31,7 @@ import (
 
 const servePluginEnv = "RETAIN_TEST_SERVE_PLUGIN"
 
-var bins struct{ echo, hostile string }
+var bins struct{ echo, hostile, pack string }
 
 func TestMain(m *testing.M) {
 	if name := os.Getenv(servePluginEnv); name != "" {
@@ -44,7 +44,7 @@ func TestMain(m *testing.M) {
 	if err != nil {
 		panic(err)
 	}
-	for name, out := range map[string]*string{"echo": &bins.echo, "hostile": &bins.hostile} {
+	for name, out := range map[string]*string{"echo": &bins.echo, "hostile": &bins.hostile, "pack": &bins.pack} {
 		*out = filepath.Join(dir, name)
 		cmd := exec.Command("go", "build", "-o", *out, "./testdata/"+name)
 		if b, err := cmd.CombinedOutput(); err != nil {

@@ -11,7 +11,6 @@ import (
 	"github.com/retain-crm/retain/core"
 	pb "github.com/retain-crm/retain/plugins/proto"
 	"github.com/retain-crm/retain/plugins/sdk"
-	"google.golang.org/protobuf/types/known/timestamppb"
 )
 
 // customerFields are the fields a grant may name ("attributes.KEY" too).
@@ -136,10 +135,7 @@ func (a *hostAPI) GetTimeline(ctx context.Context, req *sdk.GetTimelineRequest) 
 	}
 	out := &pb.TimelinePage{Next: page.Next}
 	for _, in := range page.Items {
-		out.Interactions = append(out.Interactions, &pb.Interaction{Id: in.ID.String(),
-			Customer: &pb.CustomerRef{Id: in.CustomerID.String()}, Type: string(in.Type),
-			Time: timestamppb.New(in.Time), Channel: string(in.Channel), Amount: in.Amount, Currency: in.Currency,
-			Properties: in.Properties, Text: in.Text, IdempotencyKey: in.IdempotencyKey})
+		out.Interactions = append(out.Interactions, interactionPB(in))
 	}
 	return out, nil
 }

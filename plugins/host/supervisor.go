@@ -35,6 +35,11 @@ type proc struct {
 	pack   *sdk.PackClient
 	api    *hostAPI
 	gen    int // starts so far; tests wait for it to move
+
+	// The pack's place in the change log (events.go).
+	evCursor   uint64
+	evLoaded   bool
+	evFailures int
 }
 
 // errRestart ends watch when an admin asked for a restart: not a crash.

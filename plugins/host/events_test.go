@@ -1,0 +1,176 @@
+package host_test
+
+import (
+	"context"
+	"encoding/json"
+	"math"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/retain-crm/retain/core"
+	"github.com/retain-crm/retain/plugins/host"
+	"github.com/retain-crm/retain/plugins/sdk"
+	"github.com/retain-crm/retain/store"
+)
+
+// actionLog stands in for core/app's action applier (tested there): it
+// counts each action id and appends the interactions packs ask for, with
+// the key core/app gives them, so they land in the change log as they
+// would in the CRM.
+type actionLog struct {
+	db *store.DB
+	mu sync.Mutex
+	n  map[string]int
+	ac map[string]*sdk.Action
+}
+
+func (l *actionLog) apply(ctx context.Context, plugin string, actions []*sdk.Action) ([]bool, error) {
+	out := make([]bool, len(actions))
+	for i, a := range actions {
+		if k, ok := a.GetKind().(*sdk.ActionAppendInteraction); ok {
+			id, _ := core.ParseID(a.GetCustomerId())
+			if _, err := l.db.AppendInteractions(ctx, []core.Interaction{{CustomerID: id, Time: time.Now().UTC(),
+				Type: core.InteractionType(k.AppendInteraction.GetType()), Text: k.AppendInteraction.GetText(),
+				IdempotencyKey: host.ActionInteractionKey(plugin, a.GetId())}}); err != nil {
+				return nil, err
+			}
+		}
+		l.mu.Lock()
+		l.n[a.GetId()]++
+		l.ac[a.GetId()] = a
+		l.mu.Unlock()
+		out[i] = true
+	}
+	return out, nil
+}
+
+func (l *actionLog) count(id string) int { l.mu.Lock(); defer l.mu.Unlock(); return l.n[id] }
+
+func (l *actionLog) prefixed(p string) int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	c := 0
+	for id := range l.n {
+		if strings.HasPrefix(id, p) {
+			c++
+		}
+	}
+	return c
+}
+
+func (l *actionLog) waitFor(t *testing.T, id string) *sdk.Action {
+	t.Helper()
+	deadline := time.Now().Add(20 * time.Second)
+	for l.count(id) == 0 {
+		if time.Now().After(deadline) {
+			t.Fatalf("no action %q; got %v", id, l.n)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.ac[id]
+}
+
+// A real pack process gets the interactions appended after it first
+// started, in batches, with their bodies (it was granted the timeline);
+// its actions are applied once each, its own interactions do not come
+// back to it, its cursor survives a restart, its clock ticks, and an event
+// it cannot handle is skipped after repeated failures instead of stopping
+// everything after it.
+func TestPackEvents(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "retain.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ann, err := db.CreateCustomer(ctx, core.Customer{Name: "Ann", CreatedAt: time.Now(), UpdatedAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendOne := func(typ string, amount int64, props map[string]string) core.ID {
+		t.Helper()
+		res, err := db.AppendInteractions(ctx, []core.Interaction{{CustomerID: ann.ID, Type: core.InteractionType(typ),
+			Time: time.Now().UTC(), Amount: amount, Currency: "USD", Properties: props}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return res[0].ID
+	}
+	old := appendOne("purchase", 5, nil) // before the pack ever ran: history, not an event
+
+	log := &actionLog{db: db, n: map[string]int{}, ac: map[string]*sdk.Action{}}
+	cfg := testConfig()
+	cfg.EventPollInterval, cfg.TickInterval = 20*time.Millisecond, 50*time.Millisecond
+	conf, _ := json.Marshal(map[string]string{"tick_customer": ann.ID.String()})
+	h, hlog := startHost(t, host.Options{Config: cfg, Specs: []host.Spec{pinnedSpec(t, "pack", bins.pack)}, KV: db, Events: db,
+		Actions:      log.apply,
+		Approved:     func(string) core.PluginGrants { return core.PluginGrants{Capabilities: []string{sdk.CapActions, sdk.CapTimeline}} },
+		PluginConfig: func(string) json.RawMessage { return conf }})
+	waitFor(t, "start", h, "pack", running)
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("host log:\n%s", hlog.String())
+		}
+	})
+	for deadline := time.Now().Add(20 * time.Second); h.EventWatermark() == math.MaxUint64; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatal("the pack never took its place in the change log")
+		}
+	}
+
+	ids := []core.ID{appendOne("purchase", 250, nil), appendOne("visit", 0, nil), appendOne("purchase", 990, nil)}
+	for _, id := range ids {
+		log.waitFor(t, "tag:"+id.String())
+	}
+	if a := log.waitFor(t, "amount:"+ids[2].String()); a.GetSetAttribute().GetValueJson() != "990" {
+		t.Errorf("the event lacked its interaction: %v", a)
+	}
+	if log.count("tag:"+old.String()) != 0 {
+		t.Error("history from before the pack started was delivered as events")
+	}
+	log.waitFor(t, "tick")
+
+	// A few more polls: the pack's own pack_seen interactions must not
+	// come back as events (each would answer with another).
+	time.Sleep(10 * cfg.EventPollInterval)
+	if n := log.prefixed("echo:"); n != 3 {
+		t.Errorf("%d echo actions, want 3 (one per outside interaction)", n)
+	}
+
+	// A restart resumes from the stored cursor: nothing delivered twice.
+	before, _ := h.Status("pack")
+	if err := h.Restart(ctx, "pack"); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "restart", h, "pack", func(st core.PluginStatus) bool { return running(st) && st.PID != before.PID })
+	next := appendOne("purchase", 7, nil)
+	log.waitFor(t, "tag:"+next.String())
+
+	// A poison event is retried, then skipped; what follows still arrives.
+	poison := appendOne("purchase", 1, map[string]string{"poison": "yes"})
+	after := appendOne("purchase", 2, nil)
+	log.waitFor(t, "tag:"+after.String())
+	if log.count("tag:"+poison.String()) != 0 {
+		t.Error("the poison event was applied")
+	}
+	if st, _ := h.Status("pack"); !strings.Contains(st.LastError, "cannot digest") {
+		t.Errorf("last error %q does not say why events were skipped", st.LastError)
+	}
+	for _, id := range append(ids, next, after) {
+		if n := log.count("tag:" + id.String()); n != 1 {
+			t.Errorf("event %s applied %d times", id, n)
+		}
+	}
+	last, _ := db.LastChange(ctx)
+	for deadline := time.Now().Add(5 * time.Second); h.EventWatermark() != last; time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("watermark %d, want the end of the log %d", h.EventWatermark(), last)
+		}
+		last, _ = db.LastChange(ctx)
+	}
+}
