@@ -108,8 +108,10 @@ func TestPackEvents(t *testing.T) {
 	cfg.EventPollInterval, cfg.TickInterval = 20*time.Millisecond, 50*time.Millisecond
 	conf, _ := json.Marshal(map[string]string{"tick_customer": ann.ID.String()})
 	h, hlog := startHost(t, host.Options{Config: cfg, Specs: []host.Spec{pinnedSpec(t, "pack", bins.pack)}, KV: db, Events: db,
-		Actions:      log.apply,
-		Approved:     func(string) core.PluginGrants { return core.PluginGrants{Capabilities: []string{sdk.CapActions, sdk.CapTimeline}} },
+		Actions: log.apply,
+		Approved: func(string) core.PluginGrants {
+			return core.PluginGrants{Capabilities: []string{sdk.CapActions, sdk.CapTimeline}}
+		},
 		PluginConfig: func(string) json.RawMessage { return conf }})
 	waitFor(t, "start", h, "pack", running)
 	t.Cleanup(func() {
