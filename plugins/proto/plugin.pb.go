@@ -1520,7 +1520,8 @@ func (x *ActionList) GetActions() []*Action {
 }
 
 // Action is something a plugin asks the host to do. The host checks the
-// grants and applies a list in one transaction, each action once per id.
+// grants, refuses a list with an invalid action whole, and applies each
+// action once per id (so a list that failed half-way can be sent again).
 type Action struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// id makes the action idempotent (e.g. "award:" + event id).

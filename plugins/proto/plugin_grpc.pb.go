@@ -409,9 +409,11 @@ const (
 // Pack is served by KIND_PACK plugins (loyalty, industry packs).
 type PackClient interface {
 	// HandleEvents receives a batch of the events the plugin subscribed to,
-	// in order, and answers with actions for the host to apply.
+	// in order, at least once, and answers with actions for the host to
+	// apply before it moves on.
 	HandleEvents(ctx context.Context, in *EventBatch, opts ...grpc.CallOption) (*ActionList, error)
-	// Tick is the clock: called every minute or so with the host's time.
+	// Tick is the clock: called every plugins.tick_interval (1m) with the
+	// host's time, never at the same time as HandleEvents.
 	Tick(ctx context.Context, in *TickRequest, opts ...grpc.CallOption) (*ActionList, error)
 	// Contributions: metric definitions, templates and a customer panel.
 	Contributions(ctx context.Context, in *ContributionsRequest, opts ...grpc.CallOption) (*ContributionsResponse, error)
@@ -475,9 +477,11 @@ func (c *packClient) CustomerPanel(ctx context.Context, in *CustomerPanelRequest
 // Pack is served by KIND_PACK plugins (loyalty, industry packs).
 type PackServer interface {
 	// HandleEvents receives a batch of the events the plugin subscribed to,
-	// in order, and answers with actions for the host to apply.
+	// in order, at least once, and answers with actions for the host to
+	// apply before it moves on.
 	HandleEvents(context.Context, *EventBatch) (*ActionList, error)
-	// Tick is the clock: called every minute or so with the host's time.
+	// Tick is the clock: called every plugins.tick_interval (1m) with the
+	// host's time, never at the same time as HandleEvents.
 	Tick(context.Context, *TickRequest) (*ActionList, error)
 	// Contributions: metric definitions, templates and a customer panel.
 	Contributions(context.Context, *ContributionsRequest) (*ContributionsResponse, error)

@@ -138,7 +138,12 @@ type Channel interface {
 
 // Pack is implemented by plugins of kind KindPack.
 type Pack interface {
+	// HandleEvents gets the new interactions of the types in
+	// Manifest.Events, in order and at least once (derive action ids from
+	// event ids); its actions are applied before the next batch comes.
 	HandleEvents(ctx context.Context, events []*Event) ([]*Action, error)
+	// Tick is the clock (every plugins.tick_interval), never called at the
+	// same time as HandleEvents.
 	Tick(ctx context.Context, now time.Time) ([]*Action, error)
 	Contributions(ctx context.Context) (*ContributionsResponse, error)
 	// CustomerPanel returns an HTML fragment for the customer page ("" for none).
