@@ -48,6 +48,9 @@ type PluginStatus struct {
 	Grants         PluginGrants `json:"grants"`
 	ConfigSchema   string       `json:"config_schema,omitempty"` // JSON Schema
 	Events         []string     `json:"events,omitempty"`
+	// PanelTitle, when set, is the heading of the pack's panel on the
+	// customer page (from its Contributions).
+	PanelTitle string `json:"panel_title,omitempty"`
 }
 
 // PluginGrants is what a plugin may read and do through the host API.
@@ -168,6 +171,10 @@ type Plugins interface {
 	Configure(ctx context.Context, name string, config json.RawMessage) error
 	// Restart stops a plugin and starts it again (its grants changed).
 	Restart(ctx context.Context, name string) error
+	// CustomerPanel asks a running pack with a panel (PanelTitle) for its
+	// HTML fragment about one customer; untrusted markup the caller must
+	// sanitise. ErrNotFound when the plugin has no panel or is not running.
+	CustomerPanel(ctx context.Context, plugin string, customerID ID) (string, error)
 }
 
 // ErrBounced marks a Channels.Send failure that is a hard bounce: the

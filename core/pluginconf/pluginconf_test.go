@@ -51,6 +51,9 @@ func (f *fakePlugins) Configure(_ context.Context, n string, c json.RawMessage) 
 	f.got = append(f.got, c)
 	return nil
 }
+func (f *fakePlugins) CustomerPanel(context.Context, string, core.ID) (string, error) {
+	return "", core.NotFoundf("no panels here")
+}
 func (f *fakePlugins) Restart(_ context.Context, n string) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()

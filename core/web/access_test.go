@@ -155,6 +155,7 @@ var minRole = map[string]string{
 	"POST /admin/outbox/:id/retry":        "manager",
 	"POST /admin/outbox/:id/cancel":       "manager",
 	"POST /customers/:id/messages":        "agent",
+	"GET /customers/:id/panels/:plugin":   "viewer",
 }
 
 // rank orders the roles; a route with minimum rank r is open to ranks ≤ r.

@@ -32,6 +32,7 @@ type msgFakeHost struct {
 	sent     []core.OutboundMessage
 	inbound  func(plugin string, r core.InboundRequest) (core.InboundParsed, error)
 	lastIn   core.InboundRequest
+	panel    func(plugin string, id core.ID) (string, error)
 }
 
 const msgSchema = `{"type":"object","additionalProperties":false,"required":["url","secret"],"properties":{
@@ -73,6 +74,15 @@ func (f *msgFakeHost) Configure(_ context.Context, n string, c json.RawMessage) 
 		return core.Invalidf("%s", f.refuse)
 	}
 	return nil
+}
+func (f *msgFakeHost) CustomerPanel(_ context.Context, plugin string, id core.ID) (string, error) {
+	f.mu.Lock()
+	fn := f.panel
+	f.mu.Unlock()
+	if fn == nil {
+		return "", core.NotFoundf("no panel")
+	}
+	return fn(plugin, id)
 }
 func (f *msgFakeHost) Restart(_ context.Context, n string) error {
 	f.call("restart " + n)

@@ -78,6 +78,7 @@ func (s *Server) routeTable() []Route {
 		{get, "/customers/:id/erase", "uiCustomerEraseConfirm", core.ScopeCustomersErase, BodyNone, s.uiCustomerEraseConfirm},
 		{post, "/customers/:id/erase", "uiCustomerErase", core.ScopeCustomersErase, BodyJSON, s.uiCustomerErase},
 		{post, "/customers/:id/messages", "uiSendMessage", core.ScopeMessagesSend, BodyJSON, s.uiSendMessage},
+		{get, "/customers/:id/panels/:plugin", "uiCustomerPanel", core.ScopeCustomersRead, BodyNone, s.uiCustomerPanel},
 		// (more customer UI routes go here)
 
 		// UI: imports (ui_imports.go)

@@ -37,6 +37,7 @@ type custPage struct {
 	Analytics custAnalytics // churn risk and lifetime value (ui_analytics.go)
 	Send      sendForm      // "Send a message" (ui_outbox.go)
 	Messages  custMessages  // their latest outbox messages (ui_outbox.go)
+	Panels    []custPanel   // packs' panels, loaded by htmx (ui_panels.go)
 }
 
 // custHead is the heading: name, primary contact, tags.
@@ -107,6 +108,7 @@ func (s *Server) uiCustomer(c *echo.Context) error {
 	d.Note = s.newNoteForm(c, cu.ID)
 	d.Analytics = s.customerAnalytics(c, cu.ID)
 	d.Send, d.Messages = s.newSendForm(c, cu), s.customerMessages(c, cu.ID)
+	d.Panels = s.customerPanels(cu.ID)
 	p := Page{Title: safeText(cu.DisplayName()), Nav: "customers", Data: d}
 	if d.Saved {
 		p.Flash = "Saved."

@@ -3,6 +3,7 @@ package host_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"math"
 	"path/filepath"
 	"strings"
@@ -113,7 +114,16 @@ func TestPackEvents(t *testing.T) {
 			return core.PluginGrants{Capabilities: []string{sdk.CapActions, sdk.CapTimeline}}
 		},
 		PluginConfig: func(string) json.RawMessage { return conf }})
-	waitFor(t, "start", h, "pack", running)
+	st := waitFor(t, "start", h, "pack", running)
+	if st.PanelTitle != "Pack panel" {
+		t.Errorf("panel title %q (control characters must go)", st.PanelTitle)
+	}
+	if html, err := h.CustomerPanel(ctx, "pack", ann.ID); err != nil || html != "<p>Customer "+ann.ID.String()+"</p>" {
+		t.Errorf("panel: %q %v", html, err)
+	}
+	if _, err := h.CustomerPanel(ctx, "nope", ann.ID); !errors.Is(err, core.ErrNotFound) {
+		t.Errorf("unknown plugin's panel: %v", err)
+	}
 	t.Cleanup(func() {
 		if t.Failed() {
 			t.Logf("host log:\n%s", hlog.String())

@@ -252,6 +252,16 @@ func (p *proc) start(ctx context.Context) error {
 		}
 		return fmt.Errorf("configure: %w", err)
 	}
+	panel := ""
+	if pack != nil {
+		// A pack that cannot say what it contributes still runs; it just
+		// has no panel.
+		if c, err := pack.Contributions(cctx); err == nil {
+			panel = c.GetPanelTitle()
+		} else if !errors.Is(err, sdk.ErrUnimplemented) {
+			p.log.Warn("contributions failed; no customer panel", "err", err)
+		}
+	}
 	channels := m.GetChannels()
 	if ch != nil && len(channels) == 0 {
 		channels = []string{m.GetName()}
@@ -267,6 +277,7 @@ func (p *proc) start(ctx context.Context) error {
 	p.plug, p.ch, p.pack, p.api = plug, ch, pack, api
 	p.st.Version, p.st.Kinds, p.st.Channels, p.st.PID = m.GetVersion(), kinds, slices.Clone(channels), pid
 	p.st.Grants, p.st.ConfigSchema, p.st.Events = grants, m.GetConfigSchemaJson(), slices.Clone(m.GetEvents())
+	p.st.PanelTitle = clip(panel, 80)
 	p.st.State, p.st.StartedAt, p.st.LastHealthy, p.st.Health = core.PluginRunning, time.Now().UTC(), time.Now().UTC(), ""
 	p.mu.Unlock()
 	p.log.Info("plugin started", "version", m.GetVersion(), "pid", pid, "kinds", kinds)

@@ -63,9 +63,14 @@ func (p *pack) Tick(_ context.Context, now time.Time) ([]*sdk.Action, error) {
 }
 
 func (p *pack) Contributions(context.Context) (*sdk.ContributionsResponse, error) {
-	return &sdk.ContributionsResponse{}, nil
+	return &sdk.ContributionsResponse{PanelTitle: "Pack\x00 panel"}, nil
 }
 
-func (p *pack) CustomerPanel(context.Context, string) (string, error) { return "", nil }
+func (p *pack) CustomerPanel(_ context.Context, id string) (string, error) {
+	if id == "" {
+		return "", sdk.Invalidf("no customer")
+	}
+	return "<p>Customer " + id + "</p>", nil
+}
 
 func main() { sdk.Serve(&pack{}) }
