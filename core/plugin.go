@@ -38,16 +38,19 @@ type PluginStatus struct {
 	PID      int         `json:"pid,omitempty"`
 	// Restarts since the host started; LastError is the latest crash, hang
 	// or refusal; DisabledReason says why a disabled plugin is not running.
-	Restarts       int          `json:"restarts"`
-	LastError      string       `json:"last_error,omitempty"`
-	LastErrorAt    time.Time    `json:"last_error_at,omitzero"`
-	DisabledReason string       `json:"disabled_reason,omitempty"`
-	StartedAt      time.Time    `json:"started_at,omitzero"`
-	LastHealthy    time.Time    `json:"last_healthy,omitzero"`
-	Health         string       `json:"health,omitempty"` // the degraded message
-	Grants         PluginGrants `json:"grants"`
-	ConfigSchema   string       `json:"config_schema,omitempty"` // JSON Schema
-	Events         []string     `json:"events,omitempty"`
+	Restarts       int       `json:"restarts"`
+	LastError      string    `json:"last_error,omitempty"`
+	LastErrorAt    time.Time `json:"last_error_at,omitzero"`
+	DisabledReason string    `json:"disabled_reason,omitempty"`
+	StartedAt      time.Time `json:"started_at,omitzero"`
+	LastHealthy    time.Time `json:"last_healthy,omitzero"`
+	Health         string    `json:"health,omitempty"` // the degraded message
+	// Asked is what the plugin's manifest asks for; Grants what it runs
+	// with (built-ins: all it asked; third-party: asked and approved).
+	Asked        PluginGrants `json:"asked"`
+	Grants       PluginGrants `json:"grants"`
+	ConfigSchema string       `json:"config_schema,omitempty"` // JSON Schema
+	Events       []string     `json:"events,omitempty"`
 	// PanelTitle, when set, is the heading of the pack's panel on the
 	// customer page (from its Contributions).
 	PanelTitle string `json:"panel_title,omitempty"`

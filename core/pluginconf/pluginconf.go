@@ -111,7 +111,15 @@ func (s *Service) SetConfig(ctx context.Context, name string, cfg json.RawMessag
 		return err
 	}
 	stored.Name, stored.Config, stored.UpdatedAt, stored.UpdatedBy = name, out, s.now(), by
-	return s.Store.PutPluginSettings(ctx, stored)
+	if err := s.Store.PutPluginSettings(ctx, stored); err != nil {
+		return err
+	}
+	// A plugin the host stopped because it refused its configuration (not
+	// one an admin disabled) starts again with the new one.
+	if st.State == core.PluginDisabled && !stored.Disabled {
+		return s.Plugins.Enable(ctx, name)
+	}
+	return nil
 }
 
 // keepSecrets fills writeOnly properties an update left out, empty or
@@ -205,7 +213,7 @@ func (s *Service) Approve(ctx context.Context, name string, grants core.PluginGr
 	}
 	clean := core.PluginGrants{}
 	for i, f := range grants.CustomerFields {
-		if !slices.Contains(st.Grants.CustomerFields, f) {
+		if !slices.Contains(st.Asked.CustomerFields, f) {
 			return core.FieldErr(fmt.Sprintf("customer_fields[%d]", i), "plugin %s did not ask for %q", name, f)
 		}
 		if !slices.Contains(clean.CustomerFields, f) {
@@ -213,7 +221,7 @@ func (s *Service) Approve(ctx context.Context, name string, grants core.PluginGr
 		}
 	}
 	for i, c := range grants.Capabilities {
-		if !slices.Contains(st.Grants.Capabilities, c) {
+		if !slices.Contains(st.Asked.Capabilities, c) {
 			return core.FieldErr(fmt.Sprintf("capabilities[%d]", i), "plugin %s did not ask for %q", name, c)
 		}
 		if !slices.Contains(clean.Capabilities, c) {

@@ -74,7 +74,7 @@ func newSvc(t *testing.T) (*pluginconf.Service, *fakePlugins, *store.DB) {
 	t.Cleanup(func() { db.Close() })
 	fp := &fakePlugins{st: []core.PluginStatus{
 		{Name: "hook", Builtin: true, State: core.PluginRunning, ConfigSchema: schema},
-		{Name: "third", State: core.PluginRunning, Grants: core.PluginGrants{CustomerFields: []string{"email", "tags"}, Capabilities: []string{"kv"}}},
+		{Name: "third", State: core.PluginRunning, Asked: core.PluginGrants{CustomerFields: []string{"email", "tags"}, Capabilities: []string{"kv"}}},
 	}}
 	now := time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 	return &pluginconf.Service{Store: db, Plugins: fp, Now: func() time.Time { return now }}, fp, db

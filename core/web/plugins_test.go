@@ -50,7 +50,7 @@ func newMsgFakeHost() *msgFakeHost {
 			Channels: []string{"hook"}, ConfigSchema: msgSchema, Restarts: 2, LastError: "exit status 1 <script>alert(1)</script>",
 			LastErrorAt: time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)},
 		{Name: "third", Version: "0.1.0", State: core.PluginDisabled, DisabledReason: "crashed 5 times", Kinds: []string{"channel"},
-			Grants: core.PluginGrants{CustomerFields: []string{"email", "tags"}, Capabilities: []string{"kv"}}},
+			Asked: core.PluginGrants{CustomerFields: []string{"email", "tags"}, Capabilities: []string{"kv"}}},
 	}}
 }
 

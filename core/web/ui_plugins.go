@@ -104,10 +104,10 @@ func (s *Server) loadPluginPage(c *echo.Context) (pluginPage, *pluginconf.Schema
 		return pluginPage{}, nil, err
 	}
 	d := pluginPage{pluginRow: pluginRow{PluginStatus: st, Settings: set}}
-	for _, f := range st.Grants.CustomerFields {
+	for _, f := range st.Asked.CustomerFields {
 		d.Grants = append(d.Grants, grantRow{Name: f, Approved: st.Builtin || slices.Contains(set.Approved.CustomerFields, f)})
 	}
-	for _, f := range st.Grants.Capabilities {
+	for _, f := range st.Asked.Capabilities {
 		d.Caps = append(d.Caps, grantRow{Name: f, Approved: st.Builtin || slices.Contains(set.Approved.Capabilities, f)})
 	}
 	schema, err := pluginconf.ParseSchema(st.ConfigSchema)

@@ -6,12 +6,14 @@ import (
 	"errors"
 	"math"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/retain-crm/retain/core"
+	"github.com/retain-crm/retain/core/pluginconf"
 	"github.com/retain-crm/retain/plugins/host"
 	"github.com/retain-crm/retain/plugins/sdk"
 	"github.com/retain-crm/retain/store"
@@ -184,5 +186,48 @@ func TestPackEvents(t *testing.T) {
 			t.Fatalf("watermark %d, want the end of the log %d", h.EventWatermark(), last)
 		}
 		last, _ = db.LastChange(ctx)
+	}
+}
+
+// The admin's path for a third-party plugin, with the real process: it
+// refuses its first (empty) configuration and is stopped, yet its schema
+// and the grants it asks for are known, so an admin can approve them and
+// fix the configuration, which starts it.
+func TestAdminFixesARefusedPlugin(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "retain.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ann, err := db.CreateCustomer(ctx, core.Customer{Name: "Ann", CreatedAt: time.Now(), UpdatedAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	settings := func(name string) core.PluginSettings { s, _ := db.GetPluginSettings(ctx, name); return s }
+	h, _ := startHost(t, host.Options{Specs: []host.Spec{pinnedSpec(t, "pack", bins.pack)}, KV: db,
+		Approved:     func(n string) core.PluginGrants { return settings(n).Approved },
+		PluginConfig: func(n string) json.RawMessage { return settings(n).Config }})
+	st := waitFor(t, "refused", h, "pack", func(st core.PluginStatus) bool { return st.State == core.PluginDisabled })
+	if !strings.Contains(st.DisabledReason, "tick_customer") || st.ConfigSchema == "" ||
+		!slices.Equal(st.Asked.Capabilities, []string{sdk.CapActions, sdk.CapTimeline}) || len(st.Grants.Capabilities) != 0 {
+		t.Fatalf("a refused plugin must still show why, its schema and what it asks: %+v", st)
+	}
+	pc := &pluginconf.Service{Store: db, Plugins: h}
+	if err := pc.Approve(ctx, "pack", core.PluginGrants{Capabilities: []string{sdk.CapActions}}, "ada"); err != nil {
+		t.Fatalf("approving what it asked for: %v", err)
+	}
+	if err := pc.Approve(ctx, "pack", core.PluginGrants{Capabilities: []string{sdk.CapKV}}, "ada"); !errors.Is(err, core.ErrInvalid) {
+		t.Fatalf("approving what it did not ask for: %v", err)
+	}
+	if err := pc.SetConfig(ctx, "pack", json.RawMessage(`{}`), "ada"); !errors.Is(err, core.ErrInvalid) {
+		t.Fatalf("the schema still refuses an empty configuration: %v", err)
+	}
+	if err := pc.SetConfig(ctx, "pack", json.RawMessage(`{"tick_customer":"`+ann.ID.String()+`"}`), "ada"); err != nil {
+		t.Fatal(err)
+	}
+	st = waitFor(t, "started with the fixed configuration", h, "pack", running)
+	if !slices.Equal(st.Grants.Capabilities, []string{sdk.CapActions}) {
+		t.Errorf("runs with %v, want what was approved", st.Grants)
 	}
 }

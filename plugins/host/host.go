@@ -204,7 +204,16 @@ func (h *Host) Configure(ctx context.Context, name string, conf json.RawMessage)
 	}
 	cctx, cancel := context.WithTimeout(ctx, h.opts.CallTimeout)
 	defer cancel()
-	return toCore(name, plug.Configure(cctx, conf, api))
+	if err := plug.Configure(cctx, conf, api); err != nil {
+		return toCore(name, err)
+	}
+	// Ask for its health now: a plugin that said "not configured" should
+	// not look degraded for another health interval.
+	select {
+	case p.poke <- struct{}{}:
+	default:
+	}
+	return nil
 }
 
 // Restart stops a plugin and starts it again (core.Plugins).

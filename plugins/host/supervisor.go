@@ -220,6 +220,14 @@ func (p *proc) start(ctx context.Context) error {
 		return err
 	}
 	grants := p.effectiveGrants(m.GetGrants())
+	// What the manifest says is known now, before Configure: an admin can
+	// fix a configuration the plugin refused (the form needs the schema)
+	// and approve what it asks for while it is not running.
+	p.set(func(st *core.PluginStatus) {
+		st.Version, st.ConfigSchema, st.Events = m.GetVersion(), m.GetConfigSchemaJson(), slices.Clone(m.GetEvents())
+		st.Asked = core.PluginGrants{CustomerFields: slices.Clone(m.GetGrants().GetCustomerFields()),
+			Capabilities: slices.Clone(m.GetGrants().GetCapabilities())}
+	})
 	var ch *sdk.ChannelClient
 	var pack *sdk.PackClient
 	var kinds []string

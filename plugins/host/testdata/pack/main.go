@@ -1,7 +1,8 @@
 // Command pack is a small pack built only by the host's tests: it follows
 // every interaction ("*"), answers each with a tag, an attribute and an
 // interaction of its own, and ticks by setting an attribute on the
-// customer named in its configuration. An interaction with the property
+// customer named in its configuration (required: it refuses to start
+// without). An interaction with the property
 // "poison" makes it fail the whole batch (permanently).
 package main
 
@@ -18,7 +19,8 @@ type pack struct{ tickCustomer string }
 
 func (p *pack) Describe(context.Context) (*sdk.Manifest, error) {
 	return &sdk.Manifest{Name: "pack", Version: "1.0.0", Kinds: []sdk.Kind{sdk.KindPack}, Events: []string{"*"},
-		Grants: &sdk.Grants{Capabilities: []string{sdk.CapActions, sdk.CapTimeline}}}, nil
+		ConfigSchemaJson: `{"type":"object","required":["tick_customer"],"properties":{"tick_customer":{"type":"string"}}}`,
+		Grants:           &sdk.Grants{Capabilities: []string{sdk.CapActions, sdk.CapTimeline}}}, nil
 }
 
 func (p *pack) Configure(_ context.Context, config json.RawMessage, _ sdk.Host) error {
@@ -27,6 +29,11 @@ func (p *pack) Configure(_ context.Context, config json.RawMessage, _ sdk.Host) 
 	}
 	if err := json.Unmarshal(config, &c); err != nil {
 		return sdk.Invalidf("%v", err)
+	}
+	if c.TickCustomer == "" {
+		// Strict on purpose: the host's tests check that an admin can
+		// still configure a plugin that refused its first configuration.
+		return sdk.Invalidf("tick_customer: required")
 	}
 	p.tickCustomer = c.TickCustomer
 	return nil
