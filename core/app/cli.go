@@ -2,11 +2,14 @@ package app
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"runtime/debug"
 	"sort"
 	"strings"
@@ -49,7 +52,7 @@ func commands() []command {
 		{name: "analytics", args: "metrics|cohorts|dayn|rfm|model|predict|at-risk|dashboard [flags]", summary: "print retention metrics, cohorts, RFM and predictions as JSON", run: cmdAnalytics},
 		{name: "segments", args: "list|show ID|count RULE|export ID [flags]", summary: "saved segments: list, show, count a rule, export members as CSV", run: cmdSegments},
 		{name: "version", summary: "print the version", run: cmdVersion},
-		{name: "plugin", args: "serve NAME", summary: "run a built-in plugin (started by the host)", hidden: true, run: cmdPlugin},
+		{name: "plugin", args: "pin FILE...", summary: "print the plugins.pinned line for third-party plugin executables", run: cmdPlugin},
 	}
 }
 
@@ -178,11 +181,28 @@ func (f *flags) openApp(ctx context.Context, env *Env) (*App, error) {
 // cmdPlugin serves a built-in plugin: the plugin host starts the binary
 // again as `retain plugin serve NAME` (with go-plugin's handshake in the
 // environment), so each built-in runs in its own process.
-func cmdPlugin(_ context.Context, _ *Env, args []string) error {
-	if len(args) != 2 || args[0] != "serve" {
-		return usageError{"expected: serve NAME"}
+// cmdPlugin: `plugin pin FILE...` prints the pins to paste into
+// config.toml; `plugin serve NAME` is how the host starts a built-in (not
+// listed: nobody types it).
+func cmdPlugin(_ context.Context, env *Env, args []string) error {
+	switch {
+	case len(args) == 2 && args[0] == "serve":
+		return builtin.Serve(args[1])
+	case len(args) >= 2 && args[0] == "pin":
+		var pins []string
+		for _, f := range args[1:] {
+			b, err := os.ReadFile(f)
+			if err != nil {
+				return err
+			}
+			sum := sha256.Sum256(b)
+			pins = append(pins, fmt.Sprintf("%q = %q", filepath.Base(f), hex.EncodeToString(sum[:])))
+		}
+		fmt.Fprintf(env.Stdout, "# in [plugins] of config.toml (each file must be in plugins.dir under this name):\npinned = { %s }\n",
+			strings.Join(pins, ", "))
+		return nil
 	}
-	return builtin.Serve(args[1])
+	return usageError{"expected: pin FILE..."}
 }
 
 // bulkLoad trades memory for speed in the bulk commands (import, demo):

@@ -3,6 +3,8 @@ package app_test
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"os"
 	"path/filepath"
 	"strings"
@@ -29,7 +31,7 @@ func TestCLIHelpAndUsage(t *testing.T) {
 		}
 	})
 	code, _, errOut := runCLI(t, "", "--help")
-	if code != 0 || !strings.Contains(errOut, "serve") || strings.Contains(errOut, "plugin") {
+	if code != 0 || !strings.Contains(errOut, "serve") || !strings.Contains(errOut, "plugin") || strings.Contains(errOut, "serve NAME") {
 		t.Fatalf("--help: %d %q", code, errOut)
 	}
 	for _, c := range []string{"serve", "import", "export", "backup", "restore", "reindex", "demo", "version"} {
@@ -153,5 +155,24 @@ func TestCLIUsersTokensBackupRestoreDemoExport(t *testing.T) {
 	}
 	if code, _, errOut := runCLI(t, "", "reindex", "--data", data); code != 0 || !strings.Contains(errOut, "index rebuilt") {
 		t.Errorf("reindex: %d %q", code, errOut)
+	}
+}
+
+// `retain plugin pin` prints the line config.toml needs, with the file's
+// SHA-256 under its base name; a missing file is an error.
+func TestPluginPin(t *testing.T) {
+	dir := t.TempDir()
+	f := filepath.Join(dir, "push")
+	if err := os.WriteFile(f, []byte("#!/bin/sh\n"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	code, out, errOut := runCLI(t, "", "plugin", "pin", f)
+	sum := sha256.Sum256([]byte("#!/bin/sh\n"))
+	want := `pinned = { "push" = "` + hex.EncodeToString(sum[:]) + `" }`
+	if code != 0 || !strings.Contains(out, want) {
+		t.Fatalf("pin: %d %q %q", code, out, errOut)
+	}
+	if code, _, _ := runCLI(t, "", "plugin", "pin", filepath.Join(dir, "nope")); code == 0 {
+		t.Error("pinning a missing file succeeded")
 	}
 }

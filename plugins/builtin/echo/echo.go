@@ -7,7 +7,6 @@ package echo
 import (
 	"context"
 	"encoding/json"
-	"strings"
 
 	"github.com/retain-crm/retain/plugins/sdk"
 )
@@ -32,10 +31,8 @@ func (p *Plugin) Configure(_ context.Context, config json.RawMessage, _ sdk.Host
 	var c struct {
 		Prefix *string `json:"prefix"`
 	}
-	dec := json.NewDecoder(strings.NewReader(string(config)))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		return sdk.Invalidf("echo configuration: %v", err)
+	if err := sdk.DecodeConfig(config, &c); err != nil {
+		return err
 	}
 	if c.Prefix != nil {
 		p.prefix = *c.Prefix

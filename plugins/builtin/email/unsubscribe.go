@@ -103,7 +103,7 @@ func (p *Plugin) ParseInbound(_ context.Context, r *sdk.InboundRequest) (*sdk.In
 	if len(r.GetBody()) > maxInboundBody {
 		return nil, fmt.Errorf("%w: body over %d bytes", sdk.ErrTooLarge, maxInboundBody)
 	}
-	if err := oneClick(header(r, "Content-Type"), r.GetBody()); err != nil {
+	if err := oneClick(sdk.HeaderValue(r, "Content-Type"), r.GetBody()); err != nil {
 		return nil, err
 	}
 	now := time.Now().UTC()
@@ -130,15 +130,6 @@ func single(q url.Values, k string) (string, error) {
 	default:
 		return "", sdk.Invalidf("%s: given %d times", k, len(v))
 	}
-}
-
-func header(r *sdk.InboundRequest, name string) string {
-	for _, h := range r.GetHeaders() {
-		if strings.EqualFold(h.GetName(), name) {
-			return h.GetValue()
-		}
-	}
-	return ""
 }
 
 // oneClick checks the RFC 8058 body: the field List-Unsubscribe with the

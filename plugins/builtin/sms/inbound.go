@@ -126,7 +126,7 @@ func (p *Plugin) ParseInbound(_ context.Context, r *sdk.InboundRequest) (*sdk.In
 		return nil, &sdk.Error{Kind: sdk.ErrTooLarge, Message: fmt.Sprintf("body of %d bytes; at most %d", len(r.GetBody()), MaxInboundBody)}
 	}
 	query.Del("token")
-	records, err := Records(header(r, "Content-Type"), r.GetBody(), query)
+	records, err := Records(sdk.HeaderValue(r, "Content-Type"), r.GetBody(), query)
 	if err != nil {
 		return nil, sdk.Invalidf("%v", err)
 	}
@@ -209,22 +209,13 @@ func (st *state) reply(out *sdk.InboundResponse, rec Record, now *timestamppb.Ti
 func tokenOK(want string, r *sdk.InboundRequest, q url.Values) bool {
 	got := q.Get("token")
 	if got == "" {
-		got = header(r, "X-Retain-Token")
+		got = sdk.HeaderValue(r, "X-Retain-Token")
 	}
 	if got == "" {
-		got, _ = strings.CutPrefix(header(r, "Authorization"), "Bearer ")
+		got, _ = strings.CutPrefix(sdk.HeaderValue(r, "Authorization"), "Bearer ")
 	}
 	a, b := sha256.Sum256([]byte(got)), sha256.Sum256([]byte(want))
 	return got != "" && subtle.ConstantTimeCompare(a[:], b[:]) == 1
-}
-
-func header(r *sdk.InboundRequest, name string) string {
-	for _, h := range r.GetHeaders() {
-		if strings.EqualFold(h.GetName(), name) {
-			return h.GetValue()
-		}
-	}
-	return ""
 }
 
 // Record is one receipt or reply: a JSON object (fields by dotted path)

@@ -88,8 +88,8 @@ func (p *Plugin) ParseInbound(ctx context.Context, r *sdk.InboundRequest) (*sdk.
 	if len(body) > MaxInboundBody {
 		return nil, &sdk.Error{Kind: sdk.ErrTooLarge, Message: fmt.Sprintf("body of %d bytes; at most %d", len(body), MaxInboundBody)}
 	}
-	id, ts := header(r, "webhook-id"), header(r, "webhook-timestamp")
-	when, err := Verify(st.inboundSecret, id, ts, header(r, "webhook-signature"), body, p.now())
+	id, ts := sdk.HeaderValue(r, "webhook-id"), sdk.HeaderValue(r, "webhook-timestamp")
+	when, err := Verify(st.inboundSecret, id, ts, sdk.HeaderValue(r, "webhook-signature"), body, p.now())
 	if err != nil {
 		return nil, sdk.PermissionDeniedf("%v", err)
 	}
@@ -131,20 +131,6 @@ func (p *Plugin) interactions(id string, events []Event) (*sdk.InboundResponse, 
 	return out, nil
 }
 
-// header returns the first value of a request header, by any case.
-func header(r *sdk.InboundRequest, name string) string {
-	for _, h := range r.GetHeaders() {
-		if strings.EqualFold(h.GetName(), name) {
-			return h.GetValue()
-		}
-	}
-	return ""
-}
-
-// Verify checks a Standard Webhooks signature: id and timestamp present,
-// timestamp within Tolerance of now, and one of the space-separated
-// "v1,<base64>" signatures equal (in constant time) to the HMAC-SHA256 of
-// id.timestamp.body under secret. It returns the timestamp.
 func Verify(secret []byte, id, timestamp, signatures string, body []byte, now time.Time) (time.Time, error) {
 	// 180: "webhook:"+id+":"+index stays within the host's 200-byte
 	// idempotency keys.

@@ -432,7 +432,7 @@ func TestInbound(t *testing.T) {
 				t.Fatalf("%d interactions, %d consent changes: %v", len(r.GetInteractions()), len(r.GetConsentChanges()), r)
 			}
 			for i, in := range r.GetInteractions() {
-				if want := "webhook:" + header(tc.req, "webhook-id") + ":" + strconv.Itoa(i); in.GetIdempotencyKey() != want || in.GetChannel() != "webhook" {
+				if want := "webhook:" + sdk.HeaderValue(tc.req, "webhook-id") + ":" + strconv.Itoa(i); in.GetIdempotencyKey() != want || in.GetChannel() != "webhook" {
 					t.Errorf("interaction %d: key %q channel %q", i, in.GetIdempotencyKey(), in.GetChannel())
 				}
 			}

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/rand"
 	"encoding/json"
@@ -133,10 +132,8 @@ var topicRe = regexp.MustCompile(`^[-_A-Za-z0-9]{1,64}$`)
 func (p *Plugin) Configure(ctx context.Context, raw json.RawMessage, host sdk.Host) error {
 	label := "Unsubscribe"
 	c := config{Server: defaultServer, Priority: 3, UnsubscribeLabel: &label}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.DisallowUnknownFields()
-	if err := dec.Decode(&c); err != nil {
-		return sdk.Invalidf("ntfy configuration: %v", err)
+	if err := sdk.DecodeConfig(raw, &c); err != nil {
+		return err
 	}
 	u, err := url.Parse(c.Server)
 	if err != nil || (u.Scheme != "https" && u.Scheme != "http") || u.Host == "" || u.RawQuery != "" {
