@@ -105,8 +105,9 @@ func (s *Service) SetConfig(ctx context.Context, name string, cfg json.RawMessag
 	}
 	if err := s.Plugins.Configure(ctx, name, out); err != nil {
 		if errors.Is(err, core.ErrInvalid) {
+			msg := strings.TrimPrefix(err.Error(), core.ErrInvalid.Error()+": ")
 			return fmt.Errorf("%w: plugin %s refused the configuration: %s", core.ErrInvalid, name,
-				strings.TrimPrefix(err.Error(), core.ErrInvalid.Error()+": "))
+				strings.TrimPrefix(msg, "plugin "+name+": "))
 		}
 		return err
 	}

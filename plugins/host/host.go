@@ -355,12 +355,16 @@ func ToCore(plugin string, err error) error { return toCore(plugin, err) }
 
 // toCore is the one translation from the SDK's error kinds (what crossed
 // the wire) to core's. Everything retrying may fix wraps ErrUnavailable.
+// The message is "plugin NAME: " and the plugin's own words, without the
+// kind words of either side (staff read it in the outbox and on pages).
 func toCore(plugin string, err error) error {
 	if err == nil {
 		return nil
 	}
+	e := &pluginError{msg: "plugin " + plugin + ": " + kindMessage(err)}
 	if errors.Is(err, sdk.ErrBounced) {
-		return fmt.Errorf("%w: %w: plugin %s: %v", core.ErrInvalid, core.ErrBounced, plugin, err)
+		e.kinds = []error{core.ErrInvalid, core.ErrBounced}
+		return e
 	}
 	kinds := []struct{ sdk, core error }{
 		{sdk.ErrRetryable, core.ErrUnavailable},
@@ -373,13 +377,37 @@ func toCore(plugin string, err error) error {
 		{sdk.ErrNotFound, core.ErrNotFound},
 		{sdk.ErrTooLarge, core.ErrTooLarge},
 	}
+	e.kinds = []error{core.ErrInvalid}
 	for _, k := range kinds {
 		if errors.Is(err, k.sdk) {
-			return fmt.Errorf("%w: plugin %s: %v", k.core, plugin, err)
+			e.kinds = []error{k.core}
+			break
 		}
 	}
-	return fmt.Errorf("%w: plugin %s: %v", core.ErrInvalid, plugin, err)
+	if errors.Is(err, context.DeadlineExceeded) {
+		e.msg = "plugin " + plugin + ": no answer in time"
+	}
+	return e
 }
+
+// kindMessage is what the plugin said, without the SDK's kind word.
+func kindMessage(err error) string {
+	var se *sdk.Error
+	if errors.As(err, &se) {
+		return se.Message
+	}
+	return err.Error()
+}
+
+// pluginError is a plugin's failure as core sees it: of core's kinds, in
+// the plugin's words.
+type pluginError struct {
+	kinds []error
+	msg   string
+}
+
+func (e *pluginError) Error() string   { return e.msg }
+func (e *pluginError) Unwrap() []error { return e.kinds }
 
 // clientConfig is the go-plugin configuration of one launch.
 func (h *Host) clientConfig(p *proc) *plugin.ClientConfig {

@@ -96,12 +96,21 @@ func (s sink) Accept(name string, level hclog.Level, msg string, args ...any) {
 	case level >= hclog.Error:
 		lvl = slog.LevelError
 	}
+	// go-plugin reports every exit of the process at error level, also the
+	// ones the supervisor caused (stop, restart, refusal); the supervisor
+	// logs what went wrong itself.
+	if msg == "plugin process exited" && lvl > slog.LevelInfo {
+		lvl = slog.LevelInfo
+	}
 	attrs := []any{}
 	if name != "" {
 		attrs = append(attrs, "source", escape(name))
 	}
 	for i := 0; i+1 < len(args); i += 2 {
 		k, _ := args[i].(string)
+		if k == "plugin" { // go-plugin's key for the executable path; ours names the plugin
+			k = "path"
+		}
 		attrs = append(attrs, escape(k), escapeAny(args[i+1]))
 	}
 	s.log.Log(context.Background(), lvl, escape(msg), attrs...)

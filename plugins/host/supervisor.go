@@ -134,8 +134,10 @@ func (p *proc) run(ctx context.Context) {
 		}
 		var d disabled
 		var r errRefused
+		byAdmin := false
 		switch {
 		case errors.As(err, &d):
+			byAdmin = true
 		case errors.As(err, &r):
 			d = disabled{r.msg}
 		default:
@@ -150,7 +152,11 @@ func (p *proc) run(ctx context.Context) {
 			st.LastError, st.LastErrorAt, st.PID = err.Error(), time.Now().UTC(), 0
 		})
 		if d.reason != "" {
-			p.log.Error("plugin disabled", "reason", d.reason)
+			lvl := slog.LevelError // it cannot run: someone must look
+			if byAdmin {
+				lvl = slog.LevelInfo
+			}
+			p.log.Log(ctx, lvl, "plugin disabled", "reason", d.reason)
 			p.set(func(st *core.PluginStatus) { st.State, st.DisabledReason = core.PluginDisabled, d.reason })
 			select {
 			case <-ctx.Done():
@@ -256,7 +262,7 @@ func (p *proc) start(ctx context.Context) error {
 	api := &hostAPI{h: p.h, plugin: p.spec.Name, grants: grants}
 	if err := plug.Configure(cctx, conf, api); err != nil {
 		if errors.Is(err, sdk.ErrInvalid) {
-			return errRefused{fmt.Sprintf("configuration refused: %v", err)}
+			return errRefused{"configuration refused: " + kindMessage(err)}
 		}
 		return fmt.Errorf("configure: %w", err)
 	}
