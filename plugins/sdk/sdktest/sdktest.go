@@ -32,6 +32,27 @@ type Harness struct {
 // and a Host granting what the manifest asks for. It fails t on any error.
 func Start(t testing.TB, impl sdk.Plugin, config json.RawMessage) *Harness {
 	t.Helper()
+	h := Connect(t, impl)
+	if err := h.Configure(config); err != nil {
+		t.Fatalf("Configure: %v", err)
+	}
+	return h
+}
+
+// Configure hands the plugin config (nil: {}) as the host would, with
+// h.Host; what a refusal looks like to the CRM is what it returns
+// (errors.Is(err, sdk.ErrInvalid)).
+func (h *Harness) Configure(config json.RawMessage) error {
+	if config == nil {
+		config = json.RawMessage("{}")
+	}
+	return h.Plugin.Configure(context.Background(), config, h.Host)
+}
+
+// Connect is Start without Configure: for testing what your Configure
+// refuses, including the empty configuration of a first start.
+func Connect(t testing.TB, impl sdk.Plugin) *Harness {
+	t.Helper()
 	set := sdk.ServeConfig(impl).VersionedPlugins[pb.ProtocolVersion]
 	client, _ := plugin.TestPluginGRPCConn(t, false, set)
 	t.Cleanup(func() { client.Close() })
@@ -53,12 +74,6 @@ func Start(t testing.TB, impl sdk.Plugin, config json.RawMessage) *Harness {
 	if _, ok := impl.(sdk.Pack); ok {
 		raw, _ := client.Dispense(pb.ServicePack)
 		h.Pack = raw.(*sdk.PackClient)
-	}
-	if config == nil {
-		config = json.RawMessage("{}")
-	}
-	if err := h.Plugin.Configure(context.Background(), config, h.Host); err != nil {
-		t.Fatalf("Configure: %v", err)
 	}
 	return h
 }

@@ -31,3 +31,17 @@ func TestEchoInProcess(t *testing.T) {
 		t.Errorf("malformed config: %v", err)
 	}
 }
+
+// Connect leaves Configure to the test, so a refusal can be checked.
+func TestConnectThenConfigure(t *testing.T) {
+	h := sdktest.Connect(t, echo.New())
+	if err := h.Configure(json.RawMessage(`{"nope":true}`)); !errors.Is(err, sdk.ErrInvalid) {
+		t.Fatalf("unknown key: %v", err)
+	}
+	if err := h.Configure(nil); err != nil {
+		t.Fatalf("empty configuration: %v", err)
+	}
+	if id, err := h.Channel.Send(context.Background(), &sdk.Message{IdempotencyKey: "k"}); err != nil || id != "echo-k" {
+		t.Fatalf("Send = %q, %v", id, err)
+	}
+}
