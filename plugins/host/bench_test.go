@@ -2,16 +2,22 @@ package host_test
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
+	"math"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
 	"github.com/retain-crm/retain/core"
 	"github.com/retain-crm/retain/plugins/host"
+	"github.com/retain-crm/retain/plugins/sdk"
+	"github.com/retain-crm/retain/store"
 )
 
 // BenchmarkSendRoundTrip: one Send through the host to the echo plugin
@@ -56,3 +62,57 @@ func rssMB(b *testing.B, pid int) float64 {
 }
 
 var _ = core.PluginRunning
+
+// BenchmarkPackEvents: interactions appended to a real store reach the
+// test pack process as events and its actions (three per event) come
+// back to the host: events per second through the dispatcher, from the
+// append to the last action. The action applier here only counts (core/app's
+// applies them to the store; its cost is the store's).
+func BenchmarkPackEvents(b *testing.B) {
+	ctx := context.Background()
+	db, err := store.Open(ctx, filepath.Join(b.TempDir(), "retain.db"), store.Options{NoSync: true})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer db.Close()
+	ann, err := db.CreateCustomer(ctx, core.Customer{Name: "Ann", CreatedAt: time.Now(), UpdatedAt: time.Now()})
+	if err != nil {
+		b.Fatal(err)
+	}
+	var applied atomic.Int64
+	cfg := testConfig()
+	cfg.EventPollInterval, cfg.TickInterval = 5*time.Millisecond, time.Hour
+	conf := json.RawMessage(`{"tick_customer":"` + ann.ID.String() + `"}`)
+	h, _ := startHost(b, host.Options{Config: cfg, Specs: []host.Spec{pinnedSpec(b, "pack", bins.pack)}, KV: db, Events: db,
+		Actions: func(_ context.Context, _ string, a []*sdk.Action) ([]bool, error) {
+			applied.Add(int64(len(a)))
+			return make([]bool, len(a)), nil
+		},
+		Approved: func(string) core.PluginGrants {
+			return core.PluginGrants{Capabilities: []string{sdk.CapActions, sdk.CapTimeline}}
+		},
+		PluginConfig: func(string) json.RawMessage { return conf }})
+	waitFor(b, "start", h, "pack", running)
+	for h.EventWatermark() == math.MaxUint64 {
+		time.Sleep(5 * time.Millisecond)
+	}
+	const batch = 1000
+	ins := make([]core.Interaction, batch)
+	b.ResetTimer()
+	for b.Loop() {
+		b.StopTimer()
+		for i := range ins {
+			ins[i] = core.Interaction{CustomerID: ann.ID, Type: core.TypePurchase, Time: time.Now().UTC(), Amount: int64(i), Currency: "USD"}
+		}
+		want := applied.Load() + 3*batch
+		b.StartTimer()
+		if _, err := db.AppendInteractions(ctx, ins); err != nil {
+			b.Fatal(err)
+		}
+		for applied.Load() < want {
+			time.Sleep(time.Millisecond)
+		}
+	}
+	b.StopTimer()
+	b.ReportMetric(float64(b.N*batch)/b.Elapsed().Seconds(), "events/s")
+}
