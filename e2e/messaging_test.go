@@ -57,4 +57,9 @@ func messaging(t *testing.T, b *tab) {
 		b.navigate("/admin/outbox")
 		b.waitJS("the outbox page", `document.querySelector("h1")?.innerText === "Outbox"`)
 	}
+	b.screenshot("outbox")
+
+	b.navigate("/admin/plugins/echo")
+	b.waitJS("the echo plugin's page", `document.querySelector("h1")?.innerText.includes("echo")`)
+	b.screenshot("admin-plugin")
 }
