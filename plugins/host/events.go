@@ -192,7 +192,10 @@ func (p *proc) handle(ctx context.Context, pack *sdk.PackClient, api *hostAPI, e
 			continue
 		case ctx.Err() != nil:
 			return done, err
-		case sdk.IsRetryable(err) || core.IsRetryable(err):
+		case sdk.IsRetryable(err) || core.IsRetryable(err),
+			// Not granted what its answer needs: hold the events until an
+			// admin approves (or disables it) rather than skip them all.
+			errors.Is(err, sdk.ErrPermissionDenied):
 			p.eventError(err, false)
 			return done, err
 		case n > 1:

@@ -231,3 +231,48 @@ func TestAdminFixesARefusedPlugin(t *testing.T) {
 		t.Errorf("runs with %v, want what was approved", st.Grants)
 	}
 }
+
+// A pack answering with actions it was not granted holds its events (the
+// reason on its status) instead of losing them; once approved, they come.
+func TestPackEventsWaitForGrants(t *testing.T) {
+	ctx := context.Background()
+	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "retain.db"), store.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	ann, err := db.CreateCustomer(ctx, core.Customer{Name: "Ann", CreatedAt: time.Now(), UpdatedAt: time.Now()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var mu sync.Mutex
+	approved := core.PluginGrants{Capabilities: []string{sdk.CapTimeline}}
+	log := &actionLog{db: db, n: map[string]int{}, ac: map[string]*sdk.Action{}}
+	cfg := testConfig()
+	cfg.EventPollInterval, cfg.TickInterval = 20*time.Millisecond, time.Hour
+	conf := json.RawMessage(`{"tick_customer":"` + ann.ID.String() + `"}`)
+	h, _ := startHost(t, host.Options{Config: cfg, Specs: []host.Spec{pinnedSpec(t, "pack", bins.pack)}, KV: db, Events: db,
+		Actions:      log.apply,
+		Approved:     func(string) core.PluginGrants { mu.Lock(); defer mu.Unlock(); return approved },
+		PluginConfig: func(string) json.RawMessage { return conf }})
+	waitFor(t, "start", h, "pack", running)
+	for h.EventWatermark() == math.MaxUint64 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	res, err := db.AppendInteractions(ctx, []core.Interaction{{CustomerID: ann.ID, Type: core.TypePurchase, Time: time.Now().UTC(), Amount: 9}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the reason shown", h, "pack", func(st core.PluginStatus) bool { return strings.Contains(st.LastError, "not granted") })
+	time.Sleep(10 * cfg.EventPollInterval) // well past 5 attempts
+	if log.prefixed("") != 0 {
+		t.Fatal("actions applied without the grant")
+	}
+	mu.Lock()
+	approved.Capabilities = append(approved.Capabilities, sdk.CapActions)
+	mu.Unlock()
+	if err := h.Restart(ctx, "pack"); err != nil {
+		t.Fatal(err)
+	}
+	log.waitFor(t, "tag:"+res[0].ID.String())
+}
