@@ -67,60 +67,124 @@ func (s *Service) Settings(ctx context.Context, name string) (core.PluginSetting
 // it to the plugin and stores it. A writeOnly property that is absent,
 // empty or RedactedValue keeps the stored secret; null removes it. Every
 // schema problem comes back (joined core.FieldErrs); a plugin that refuses
-// the configuration makes an ErrInvalid with its message. Nothing is
-// stored unless both accept it.
-func (s *Service) SetConfig(ctx context.Context, name string, cfg json.RawMessage, by string) error {
+// the configuration makes an ErrInvalid with its message — at the field
+// when the message starts with a property name ("url: …"). Nothing is
+// stored then.
+//
+// A plugin the host stopped (its configuration refused at start, or it
+// kept crashing) is started with the new configuration and SetConfig waits
+// for its answer, up to StartWait: refused, the old settings are put back.
+// A plugin an admin disabled cannot check anything: the configuration is
+// stored, and checked reports false (it is offered at the next start).
+func (s *Service) SetConfig(ctx context.Context, name string, cfg json.RawMessage, by string) (checked bool, err error) {
 	st, err := s.Status(name)
 	if err != nil {
-		return err
+		return false, err
 	}
 	schema, err := ParseSchema(st.ConfigSchema)
 	if err != nil {
-		return err
+		return false, err
 	}
 	v, err := parseValue(cfg, MaxConfigBytes)
 	if err != nil {
-		return err
+		return false, err
 	}
 	obj, ok := v.(map[string]any)
 	if !ok {
-		return core.FieldErr("config", "must be a JSON object, not %s", article(kindOf(v)))
+		return false, core.FieldErr("config", "must be a JSON object, not %s", article(kindOf(v)))
 	}
 	if schema == nil {
 		if len(obj) > 0 {
-			return core.FieldErr("config", "plugin %s declares no configuration (it takes none, or has not started yet to describe it)", name)
+			return false, core.FieldErr("config", "plugin %s declares no configuration (it takes none, or has not started yet to describe it)", name)
 		}
 	}
 	stored, err := s.Settings(ctx, name)
 	if err != nil {
-		return err
+		return false, err
 	}
 	keepSecrets(schema, obj, stored.Config)
 	if err := Validate(schema, obj); err != nil {
-		return err
+		return false, err
 	}
 	out, err := json.Marshal(obj)
 	if err != nil {
-		return fmt.Errorf("pluginconf: encoding the configuration: %w", err)
+		return false, fmt.Errorf("pluginconf: encoding the configuration: %w", err)
 	}
-	if err := s.Plugins.Configure(ctx, name, out); err != nil {
-		if errors.Is(err, core.ErrInvalid) {
-			msg := strings.TrimPrefix(err.Error(), core.ErrInvalid.Error()+": ")
-			return fmt.Errorf("%w: plugin %s refused the configuration: %s", core.ErrInvalid, name,
-				strings.TrimPrefix(msg, "plugin "+name+": "))
+	prev := stored
+	live := st.State == core.PluginRunning || st.State == core.PluginDegraded
+	if live {
+		if err := s.Plugins.Configure(ctx, name, out); err != nil {
+			return false, refusal(name, schema, err)
 		}
-		return err
 	}
 	stored.Name, stored.Config, stored.UpdatedAt, stored.UpdatedBy = name, out, s.now(), by
 	if err := s.Store.PutPluginSettings(ctx, stored); err != nil {
+		return false, err
+	}
+	switch {
+	case live:
+		return true, nil
+	case st.State == core.PluginDisabled && !stored.Disabled:
+		// Stopped by the host, not by an admin: start it with this one.
+		since := time.Now().UTC()
+		if err := s.Plugins.Enable(ctx, name); err != nil {
+			return false, err
+		}
+		after, err := s.awaitStart(ctx, name, since)
+		if err != nil {
+			return false, err
+		}
+		if after.State == core.PluginDisabled {
+			if err := s.Store.PutPluginSettings(ctx, prev); err != nil {
+				return false, err
+			}
+			return false, refusal(name, schema, fmt.Errorf("%w: %s", core.ErrInvalid,
+				strings.TrimPrefix(after.DisabledReason, "configuration refused: ")))
+		}
+		return after.State == core.PluginRunning || after.State == core.PluginDegraded, nil
+	}
+	return false, nil
+}
+
+// StartWait bounds how long SetConfig waits for a plugin it started.
+var StartWait = 15 * time.Second
+
+// awaitStart waits until name has started again (running) or stopped
+// (disabled) since since; the last status when StartWait runs out.
+func (s *Service) awaitStart(ctx context.Context, name string, since time.Time) (core.PluginStatus, error) {
+	deadline := time.Now().Add(StartWait)
+	for {
+		st, err := s.Status(name)
+		if err != nil {
+			return st, err
+		}
+		started := (st.State == core.PluginRunning || st.State == core.PluginDegraded) && st.StartedAt.After(since)
+		refused := st.State == core.PluginDisabled && st.LastErrorAt.After(since) && st.DisabledReason != ""
+		if started || refused || time.Now().After(deadline) {
+			return st, nil
+		}
+		select {
+		case <-ctx.Done():
+			return st, ctx.Err()
+		case <-time.After(25 * time.Millisecond):
+		}
+	}
+}
+
+// refusal is a plugin's no as core sees it: ErrInvalid, at the property
+// its message starts with ("url: …", as docs/plugins.md asks), or about the
+// configuration as a whole.
+func refusal(name string, schema *Schema, err error) error {
+	if !errors.Is(err, core.ErrInvalid) {
 		return err
 	}
-	// A plugin the host stopped because it refused its configuration (not
-	// one an admin disabled) starts again with the new one.
-	if st.State == core.PluginDisabled && !stored.Disabled {
-		return s.Plugins.Enable(ctx, name)
+	msg := strings.TrimPrefix(err.Error(), core.ErrInvalid.Error()+": ")
+	msg = strings.TrimPrefix(msg, "plugin "+name+": ")
+	msg = strings.TrimPrefix(msg, "configuration: ")
+	if key, rest, ok := strings.Cut(msg, ": "); ok && schema != nil && schema.Properties.Get(key) != nil {
+		return core.FieldErr(key, "%s", rest)
 	}
-	return nil
+	return fmt.Errorf("%w: plugin %s refused the configuration: %s", core.ErrInvalid, name, msg)
 }
 
 // keepSecrets fills writeOnly properties an update left out, empty or

@@ -84,7 +84,7 @@ func TestSetConfig(t *testing.T) {
 	ctx := context.Background()
 	s, fp, _ := newSvc(t)
 
-	if err := s.SetConfig(ctx, "hook", json.RawMessage(`{"url":"https://x.example","secret":"whsec_1","timeout":5}`), "ann@example.com"); err != nil {
+	if _, err := s.SetConfig(ctx, "hook", json.RawMessage(`{"url":"https://x.example","secret":"whsec_1","timeout":5}`), "ann@example.com"); err != nil {
 		t.Fatal(err)
 	}
 	st, _ := s.Settings(ctx, "hook")
@@ -94,7 +94,7 @@ func TestSetConfig(t *testing.T) {
 
 	// The secret left empty, absent or redacted is kept; the rest changes.
 	for _, in := range []string{`{"url":"https://y.example","secret":""}`, `{"url":"https://y.example"}`, `{"url":"https://y.example","secret":"[redacted]"}`} {
-		if err := s.SetConfig(ctx, "hook", json.RawMessage(in), "ann@example.com"); err != nil {
+		if _, err := s.SetConfig(ctx, "hook", json.RawMessage(in), "ann@example.com"); err != nil {
 			t.Fatalf("%s: %v", in, err)
 		}
 		st, _ = s.Settings(ctx, "hook")
@@ -103,17 +103,17 @@ func TestSetConfig(t *testing.T) {
 		}
 	}
 	// null clears an optional secret; a required one cannot be cleared.
-	if err := s.SetConfig(ctx, "hook", json.RawMessage(`{"url":"u","token":"t1"}`), "x"); err != nil {
+	if _, err := s.SetConfig(ctx, "hook", json.RawMessage(`{"url":"u","token":"t1"}`), "x"); err != nil {
 		t.Fatal(err)
 	}
-	if err := s.SetConfig(ctx, "hook", json.RawMessage(`{"url":"u","token":null}`), "x"); err != nil {
+	if _, err := s.SetConfig(ctx, "hook", json.RawMessage(`{"url":"u","token":null}`), "x"); err != nil {
 		t.Fatal(err)
 	}
 	st, _ = s.Settings(ctx, "hook")
 	if strings.Contains(string(st.Config), "t1") || strings.Contains(string(st.Config), "token") {
 		t.Fatalf("token not cleared: %s", st.Config)
 	}
-	if err := s.SetConfig(ctx, "hook", json.RawMessage(`{"url":"u","secret":null}`), "x"); core.ErrorField(err) != "secret" {
+	if _, err := s.SetConfig(ctx, "hook", json.RawMessage(`{"url":"u","secret":null}`), "x"); core.ErrorField(err) != "secret" {
 		t.Fatalf("clearing a required secret: %v", err)
 	}
 
@@ -122,7 +122,7 @@ func TestSetConfig(t *testing.T) {
 	before, _ := s.Settings(ctx, "hook")
 	calls := len(fp.calls)
 	for _, in := range []string{`{"url":5}`, `{"url":"u","extra":1}`, `[]`, `"x"`, `null`, `{"url":"u","timeout":0}`, "{\"url\":\"\xff\"}"} {
-		err := s.SetConfig(ctx, "hook", json.RawMessage(in), "x")
+		_, err := s.SetConfig(ctx, "hook", json.RawMessage(in), "x")
 		if !errors.Is(err, core.ErrInvalid) {
 			t.Errorf("%s: %v", in, err)
 		}
@@ -131,9 +131,14 @@ func TestSetConfig(t *testing.T) {
 		t.Errorf("an invalid config reached the plugin: %v", fp.calls[calls:])
 	}
 	fp.refuse = "url: must be https"
-	err := s.SetConfig(ctx, "hook", json.RawMessage(`{"url":"http://plain"}`), "x")
-	if !errors.Is(err, core.ErrInvalid) || !strings.Contains(err.Error(), "must be https") {
-		t.Fatalf("refusal: %v", err)
+	_, err := s.SetConfig(ctx, "hook", json.RawMessage(`{"url":"http://plain"}`), "x")
+	if !errors.Is(err, core.ErrInvalid) || !strings.Contains(err.Error(), "must be https") || core.ErrorField(err) != "url" {
+		t.Fatalf("refusal: %v (field %q), want at url", err, core.ErrorField(err))
+	}
+	fp.refuse = "the server said no"
+	if _, err := s.SetConfig(ctx, "hook", json.RawMessage(`{"url":"http://plain"}`), "x"); core.ErrorField(err) != "" ||
+		!strings.Contains(err.Error(), "hook refused the configuration: the server said no") {
+		t.Fatalf("refusal about the whole: %v", err)
 	}
 	fp.refuse = ""
 	after, _ := s.Settings(ctx, "hook")
@@ -147,15 +152,33 @@ func TestSetConfig(t *testing.T) {
 		}
 	}
 
-	if err := s.SetConfig(ctx, "nope", json.RawMessage(`{}`), "x"); !errors.Is(err, core.ErrNotFound) {
+	if _, err := s.SetConfig(ctx, "nope", json.RawMessage(`{}`), "x"); !errors.Is(err, core.ErrNotFound) {
 		t.Errorf("unknown plugin: %v", err)
 	}
 	// A plugin without a schema takes only an empty object.
-	if err := s.SetConfig(ctx, "third", json.RawMessage(`{"a":1}`), "x"); !errors.Is(err, core.ErrInvalid) {
+	if _, err := s.SetConfig(ctx, "third", json.RawMessage(`{"a":1}`), "x"); !errors.Is(err, core.ErrInvalid) {
 		t.Errorf("config for a plugin without schema: %v", err)
 	}
-	if err := s.SetConfig(ctx, "third", json.RawMessage(`{}`), "x"); err != nil {
+	if _, err := s.SetConfig(ctx, "third", json.RawMessage(`{}`), "x"); err != nil {
 		t.Errorf("empty config: %v", err)
+	}
+
+	// Disabled by an admin: stored, not checked, not handed to the plugin.
+	fp.mu.Lock()
+	fp.st[0].State = core.PluginDisabled
+	fp.mu.Unlock()
+	hookSet, _ := s.Settings(ctx, "hook")
+	hookSet.Disabled = true
+	if err := s.Store.PutPluginSettings(ctx, hookSet); err != nil {
+		t.Fatal(err)
+	}
+	calls = len(fp.calls)
+	checked, err := s.SetConfig(ctx, "hook", json.RawMessage(`{"url":"https://z.example"}`), "x")
+	if err != nil || checked || len(fp.calls) != calls {
+		t.Fatalf("disabled by an admin: checked %v, %v, calls %v", checked, err, fp.calls[calls:])
+	}
+	if st, _ := s.Settings(ctx, "hook"); !strings.Contains(string(st.Config), "z.example") || !st.Disabled {
+		t.Errorf("stored %+v", st)
 	}
 }
 

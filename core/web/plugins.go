@@ -6,6 +6,7 @@ import (
 	"io"
 	"mime"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -139,10 +140,13 @@ func (s *Server) putPluginConfig(c *echo.Context) error {
 	if err != nil {
 		return err
 	}
-	if err := s.pconf.SetConfig(ctx(c), c.Param("name"), b, actor(c)); err != nil {
+	checked, err := s.pconf.SetConfig(ctx(c), c.Param("name"), b, actor(c))
+	if err != nil {
 		return err
 	}
 	auditDetail(c, "configuration changed")
+	// Not checked: the plugin is disabled and reads it when it starts.
+	c.Response().Header().Set("X-Retain-Config-Checked", strconv.FormatBool(checked))
 	return s.getPlugin(c)
 }
 

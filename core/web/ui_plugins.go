@@ -68,10 +68,11 @@ type confField struct {
 }
 
 var pluginFlashes = map[string]string{
-	"enabled":  "The plugin was enabled; it starts in a moment.",
-	"disabled": "The plugin was disabled.",
-	"config":   "The configuration was saved and handed to the plugin.",
-	"grants":   "The grants were saved; the plugin restarts with them.",
+	"enabled":      "The plugin was enabled; it starts in a moment.",
+	"disabled":     "The plugin was disabled.",
+	"config":       "The configuration was saved and handed to the plugin.",
+	"config-later": "The configuration was saved. The plugin is not running, so it checks it when it starts (enable it to start it).",
+	"grants":       "The grants were saved; the plugin restarts with them.",
 }
 
 // GET /admin/plugins
@@ -363,10 +364,15 @@ func (s *Server) uiPluginConfig(c *echo.Context) error {
 	}
 	if len(fail) == 0 {
 		b, _ := json.Marshal(obj)
-		err = s.pconf.SetConfig(ctx(c), d.Name, b, actor(c))
+		var checked bool
+		checked, err = s.pconf.SetConfig(ctx(c), d.Name, b, actor(c))
 		if err == nil {
 			auditDetail(c, "configuration changed")
-			return seeOther(c, "/admin/plugins/"+url.PathEscape(d.Name)+"?done=config")
+			done := "config"
+			if !checked {
+				done = "config-later"
+			}
+			return seeOther(c, "/admin/plugins/"+url.PathEscape(d.Name)+"?done="+done)
 		}
 		if !errors.Is(err, core.ErrInvalid) && !errors.Is(err, core.ErrTooLarge) {
 			return err

@@ -265,8 +265,11 @@ func (p *proc) eventError(err error, permanent bool) (skip bool) {
 	if skip = permanent && n >= maxEventFailures; skip {
 		p.evFailures = 0
 	}
+	// Once per new reason: events held for a grant fail every poll.
+	fresh := err.Error() != p.evLastErr
+	p.evLastErr = err.Error()
 	p.mu.Unlock()
-	if n <= 1 || skip {
+	if fresh || skip {
 		p.log.Warn("delivering events failed", "err", err, "attempt", n)
 	}
 	p.noteError(err)
@@ -317,7 +320,7 @@ func (p *proc) saveCursor(ctx context.Context, seq uint64) error {
 		return err
 	}
 	p.mu.Lock()
-	p.evCursor, p.evLoaded, p.evFailures = seq, true, 0
+	p.evCursor, p.evLoaded, p.evFailures, p.evLastErr = seq, true, 0, ""
 	p.mu.Unlock()
 	return nil
 }

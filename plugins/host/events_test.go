@@ -220,11 +220,21 @@ func TestAdminFixesARefusedPlugin(t *testing.T) {
 	if err := pc.Approve(ctx, "pack", core.PluginGrants{Capabilities: []string{sdk.CapKV}}, "ada"); !errors.Is(err, core.ErrInvalid) {
 		t.Fatalf("approving what it did not ask for: %v", err)
 	}
-	if err := pc.SetConfig(ctx, "pack", json.RawMessage(`{}`), "ada"); !errors.Is(err, core.ErrInvalid) {
+	if _, err := pc.SetConfig(ctx, "pack", json.RawMessage(`{}`), "ada"); !errors.Is(err, core.ErrInvalid) {
 		t.Fatalf("the schema still refuses an empty configuration: %v", err)
 	}
-	if err := pc.SetConfig(ctx, "pack", json.RawMessage(`{"tick_customer":"`+ann.ID.String()+`"}`), "ada"); err != nil {
-		t.Fatal(err)
+	// One the schema allows but the plugin refuses: it was started to
+	// check it, said no at the field, and nothing was kept.
+	_, err = pc.SetConfig(ctx, "pack", json.RawMessage(`{"tick_customer":"nobody"}`), "ada")
+	if core.ErrorField(err) != "tick_customer" || !strings.Contains(err.Error(), "no such customer") {
+		t.Fatalf("refused by the plugin: %v (field %q)", err, core.ErrorField(err))
+	}
+	if s := settings("pack"); len(s.Config) != 0 {
+		t.Errorf("a refused configuration was kept: %s", s.Config)
+	}
+	checked, err := pc.SetConfig(ctx, "pack", json.RawMessage(`{"tick_customer":"`+ann.ID.String()+`"}`), "ada")
+	if err != nil || !checked {
+		t.Fatalf("a good configuration: checked %v, %v", checked, err)
 	}
 	st = waitFor(t, "started with the fixed configuration", h, "pack", running)
 	if !slices.Equal(st.Grants.Capabilities, []string{sdk.CapActions}) {
@@ -251,7 +261,7 @@ func TestPackEventsWaitForGrants(t *testing.T) {
 	cfg := testConfig()
 	cfg.EventPollInterval, cfg.TickInterval = 20*time.Millisecond, time.Hour
 	conf := json.RawMessage(`{"tick_customer":"` + ann.ID.String() + `"}`)
-	h, _ := startHost(t, host.Options{Config: cfg, Specs: []host.Spec{pinnedSpec(t, "pack", bins.pack)}, KV: db, Events: db,
+	h, hlog := startHost(t, host.Options{Config: cfg, Specs: []host.Spec{pinnedSpec(t, "pack", bins.pack)}, KV: db, Events: db,
 		Actions:      log.apply,
 		Approved:     func(string) core.PluginGrants { mu.Lock(); defer mu.Unlock(); return approved },
 		PluginConfig: func(string) json.RawMessage { return conf }})
@@ -267,6 +277,9 @@ func TestPackEventsWaitForGrants(t *testing.T) {
 	time.Sleep(10 * cfg.EventPollInterval) // well past 5 attempts
 	if log.prefixed("") != 0 {
 		t.Fatal("actions applied without the grant")
+	}
+	if n := strings.Count(hlog.String(), "delivering events failed"); n != 1 {
+		t.Errorf("the held events were logged %d times, want once", n)
 	}
 	mu.Lock()
 	approved.Capabilities = append(approved.Capabilities, sdk.CapActions)

@@ -40,6 +40,7 @@ type proc struct {
 	evCursor   uint64
 	evLoaded   bool
 	evFailures int
+	evLastErr  string // logged already
 }
 
 // errRestart ends watch when an admin asked for a restart: not a crash.

@@ -35,6 +35,9 @@ func (p *pack) Configure(_ context.Context, config json.RawMessage, _ sdk.Host) 
 		// still configure a plugin that refused its first configuration.
 		return sdk.Invalidf("tick_customer: required")
 	}
+	if c.TickCustomer == "nobody" {
+		return sdk.Invalidf("tick_customer: no such customer")
+	}
 	p.tickCustomer = c.TickCustomer
 	return nil
 }
