@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"path/filepath"
 	"sync"
 	"time"
 
@@ -14,6 +15,7 @@ import (
 	"github.com/retain-crm/retain/core/pluginconf"
 	"github.com/retain-crm/retain/core/segments"
 	"github.com/retain-crm/retain/core/web"
+	"github.com/retain-crm/retain/plugins/host"
 )
 
 func cmdServe(ctx context.Context, env *Env, args []string) error {
@@ -116,6 +118,10 @@ func (a *App) Serve(ctx context.Context, ready chan<- string) error {
 	specs, err := pluginSpecs(a.Cfg.Plugins.Builtin, a.Cfg.Plugins.Dir, a.Cfg.Plugins.Pinned)
 	if err != nil {
 		return err
+	}
+	for _, f := range host.Unpinned(a.Cfg.Plugins.Dir, a.Cfg.Plugins.Pinned) {
+		log.Info("not starting an unpinned plugin; `retain plugin pin` prints the line for plugins.pinned",
+			"component", "plugins", "file", filepath.Join(a.Cfg.Plugins.Dir, f))
 	}
 	var box *outbox.Service
 	plugins, err := a.newHost(specs, segs, func() *outbox.Service { return box }, log.With("component", "plugins"))

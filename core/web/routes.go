@@ -204,6 +204,7 @@ func (s *Server) routeTable() []Route {
 		{post, api("/outbox/:id/retry"), "retryOutboxMessage", core.ScopeOutbox, BodyNone, s.retryOutboxMessage},
 		{post, api("/outbox/:id/cancel"), "cancelOutboxMessage", core.ScopeOutbox, BodyNone, s.cancelOutboxMessage},
 		{post, api("/customers/:id/messages"), "sendCustomerMessage", core.ScopeMessagesSend, BodyJSON, s.sendCustomerMessage},
+		{get, api("/customers/:id/panels/:plugin"), "getCustomerPanel", core.ScopeCustomersRead, BodyNone, s.apiCustomerPanel},
 		// (more plugin and outbox routes go here)
 
 		// inbound hooks for plugins (hooks.go): public, any method; the

@@ -2,6 +2,7 @@ package web
 
 import (
 	"errors"
+	"fmt"
 	"html/template"
 	"net/http"
 	"sort"
@@ -60,30 +61,19 @@ func (s *Server) customerPanels(id core.ID) []custPanel {
 // a fragment for htmx, or as a page of its own for a plain link. A pack
 // that fails gets a note in its slot, not an error page.
 func (s *Server) uiCustomerPanel(c *echo.Context) error {
-	cu, err := s.pathCustomer(c)
+	cu, slot, err := s.pathPanel(c)
 	if err != nil {
 		return err
 	}
-	name := c.Param("plugin")
-	var slot *custPanel
-	for _, p := range s.customerPanels(cu.ID) {
-		if p.Plugin == name {
-			slot = &p
-			break
-		}
-	}
-	if slot == nil {
-		return core.NotFoundf("no running plugin %q with a customer panel", safeText(truncate(name, 64)))
-	}
-	d := panelFrag{custPanel: *slot}
-	html, err := s.plugins.CustomerPanel(ctx(c), name, cu.ID)
+	name := slot.Plugin
+	d := panelFrag{custPanel: slot}
+	html, err := s.panelHTML(c, cu.ID, name)
 	switch {
 	case err == nil:
-		d.HTML = template.HTML(panelPolicy.Sanitize(html)) //nolint:gosec // sanitised just now
+		d.HTML = template.HTML(html) //nolint:gosec // sanitised by panelHTML
 	case errors.Is(err, core.ErrTooLarge):
 		d.Err = "The panel is too large to show."
 	default:
-		s.log.Warn("customer panel failed", "plugin", name, "err", err)
 		d.Err = "The panel is not available right now."
 	}
 	if wantsFragment(c) {
@@ -91,4 +81,46 @@ func (s *Server) uiCustomerPanel(c *echo.Context) error {
 	}
 	return s.render(c, http.StatusOK, "customer_panel", Page{Title: safeText(slot.Title) + " · " + safeText(cu.DisplayName()),
 		Nav: "customers", Data: d})
+}
+
+// pathPanel reads :id and :plugin: the customer and a running pack's panel.
+func (s *Server) pathPanel(c *echo.Context) (core.Customer, custPanel, error) {
+	cu, err := s.pathCustomer(c)
+	if err != nil {
+		return cu, custPanel{}, err
+	}
+	name := c.Param("plugin")
+	for _, p := range s.customerPanels(cu.ID) {
+		if p.Plugin == name {
+			return cu, p, nil
+		}
+	}
+	return cu, custPanel{}, core.NotFoundf("no running plugin %q with a customer panel", safeText(truncate(name, 64)))
+}
+
+// panelHTML asks the pack for its panel and sanitises it.
+func (s *Server) panelHTML(c *echo.Context, id core.ID, plugin string) (string, error) {
+	html, err := s.plugins.CustomerPanel(ctx(c), plugin, id)
+	if err != nil {
+		s.log.Warn("customer panel failed", "plugin", plugin, "err", err)
+		return "", err
+	}
+	return panelPolicy.Sanitize(html), nil
+}
+
+// GET /api/v1/customers/:id/panels/:plugin — the same panel for API
+// clients: its title and sanitised HTML; a failing pack is 503.
+func (s *Server) apiCustomerPanel(c *echo.Context) error {
+	cu, slot, err := s.pathPanel(c)
+	if err != nil {
+		return err
+	}
+	html, err := s.panelHTML(c, cu.ID, slot.Plugin)
+	if err != nil {
+		if errors.Is(err, core.ErrTooLarge) || errors.Is(err, core.ErrUnavailable) {
+			return err
+		}
+		return fmt.Errorf("%w: the %s panel is not available", core.ErrUnavailable, slot.Plugin)
+	}
+	return c.JSON(http.StatusOK, map[string]any{"plugin": slot.Plugin, "title": slot.Title, "customer_id": cu.ID, "html": html})
 }

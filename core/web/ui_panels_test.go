@@ -1,6 +1,7 @@
 package web_test
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 
@@ -67,6 +68,19 @@ func TestCustomerPanels(t *testing.T) {
 		if rec := viewer.get(t, "/customers/"+ann+"/panels/"+p, htmx); rec.Code != 404 || strings.Contains(rec.Body.String(), "<script>") {
 			t.Errorf("%s: %d %s", p, rec.Code, rec.Body)
 		}
+	}
+	// The API gives the same, sanitised, to a token.
+	rec = a.do("GET", "/api/v1/customers/"+ann+"/panels/loyal", "reader", nil, nil)
+	var got struct {
+		HTML       string `json:"html"`
+		CustomerID string `json:"customer_id"`
+	}
+	if err := json.Unmarshal(rec.Body.Bytes(), &got); rec.Code != 200 || err != nil || got.CustomerID != ann ||
+		!strings.Contains(got.HTML, "<b>120</b>") || strings.Contains(got.HTML, "<script") {
+		t.Errorf("API panel: %d %s", rec.Code, rec.Body)
+	}
+	if rec := a.do("GET", "/api/v1/customers/"+ann+"/panels/flaky", "reader", nil, nil); rec.Code != 503 {
+		t.Errorf("API panel of a failing pack: %d %s", rec.Code, rec.Body)
 	}
 	// A plain link (no JavaScript) gets a page of its own.
 	if rec := viewer.get(t, "/customers/"+ann+"/panels/loyal", nil); rec.Code != 200 || !strings.Contains(rec.Body.String(), "Back to the customer") ||

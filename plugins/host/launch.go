@@ -55,6 +55,26 @@ func ThirdPartySpecs(dir string, pinned map[string]string) ([]Spec, error) {
 	return specs, nil
 }
 
+// Unpinned lists the executable files in dir that no pin names: they never
+// run, and the operator who put them there is better told why.
+func Unpinned(dir string, pinned map[string]string) []string {
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		return nil
+	}
+	var out []string
+	for _, e := range entries {
+		info, err := e.Info()
+		if err != nil || !info.Mode().IsRegular() || info.Mode().Perm()&0o111 == 0 {
+			continue
+		}
+		if _, ok := pinned[e.Name()]; !ok {
+			out = append(out, e.Name())
+		}
+	}
+	return out
+}
+
 // errRefused marks a plugin that must not run again until its
 // configuration changes (a tampered binary): the supervisor disables it
 // instead of retrying.

@@ -2,6 +2,9 @@ package host_test
 
 import (
 	"errors"
+	"os"
+	"path/filepath"
+	"slices"
 	"testing"
 
 	"github.com/retain-crm/retain/core"
@@ -55,5 +58,23 @@ func TestErrorKindsToCore(t *testing.T) {
 				t.Errorf("%v → %v: is %v", tc.err, got, n)
 			}
 		}
+	}
+}
+
+func TestUnpinned(t *testing.T) {
+	dir := t.TempDir()
+	for name, mode := range map[string]os.FileMode{"pinned": 0o755, "stray": 0o755, "notes.txt": 0o644} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("x"), mode); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := os.Mkdir(filepath.Join(dir, "sub"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if got := host.Unpinned(dir, map[string]string{"pinned": "00"}); !slices.Equal(got, []string{"stray"}) {
+		t.Errorf("unpinned %v, want [stray]", got)
+	}
+	if got := host.Unpinned(filepath.Join(dir, "none"), nil); got != nil {
+		t.Errorf("missing folder: %v", got)
 	}
 }
