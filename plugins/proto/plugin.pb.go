@@ -205,10 +205,12 @@ type Manifest struct {
 	// channels a KIND_CHANNEL plugin delivers to (e.g. "email"); empty means
 	// one channel named like the plugin.
 	Channels []string `protobuf:"bytes,5,rep,name=channels,proto3" json:"channels,omitempty"`
-	// config_schema_json is a JSON Schema (draft 2020-12 subset: object,
-	// properties, type, required, enum, default, description, format
-	// "password" for secrets) of the configuration; the admin UI renders a
-	// form from it.
+	// config_schema_json is a JSON Schema of the configuration (a subset:
+	// type, properties, required, additionalProperties, items, enum, default,
+	// title, description, format, minimum/maximum, minLength/maxLength,
+	// minItems/maxItems, and "writeOnly": true for secrets; other keywords are
+	// ignored). The host checks configurations against it and the admin UI
+	// renders a form from it.
 	ConfigSchemaJson string `protobuf:"bytes,6,opt,name=config_schema_json,json=configSchemaJson,proto3" json:"config_schema_json,omitempty"`
 	// events a KIND_PACK plugin subscribes to: interaction types such as
 	// "purchase", or "*" for all.

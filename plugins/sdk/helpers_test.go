@@ -39,3 +39,28 @@ func TestDecodeConfig(t *testing.T) {
 		}
 	}
 }
+
+func TestActionHelpers(t *testing.T) {
+	if a := TagAction("t", "7", "vip"); a.GetAddTag() != "vip" || a.GetId() != "t" || a.GetCustomerId() != "7" {
+		t.Errorf("tag: %v", a)
+	}
+	if a := UntagAction("u", "7", "vip"); a.GetRemoveTag() != "vip" {
+		t.Errorf("untag: %v", a)
+	}
+	a, err := AttributeAction("a", "7", "tier", map[string]int{"level": 2})
+	if err != nil || a.GetSetAttribute().GetValueJson() != `{"level":2}` {
+		t.Errorf("attribute: %v %v", a, err)
+	}
+	if a, _ := AttributeAction("a", "7", "tier", nil); a.GetSetAttribute().GetValueJson() != "null" {
+		t.Errorf("removing: %v", a)
+	}
+	if _, err := AttributeAction("a", "7", "f", func() {}); !errors.Is(err, ErrInvalid) {
+		t.Errorf("unencodable: %v", err)
+	}
+	if a := InteractionAction("i", "7", &Interaction{Type: "note"}); a.GetAppendInteraction().GetType() != "note" {
+		t.Errorf("interaction: %v", a)
+	}
+	if a := MessageAction("m", "7", &Message{Channel: "email"}); a.GetEnqueueMessage().GetChannel() != "email" {
+		t.Errorf("message: %v", a)
+	}
+}
