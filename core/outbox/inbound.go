@@ -75,6 +75,11 @@ func (s *Service) HandleInbound(ctx context.Context, plugin string, r core.Inbou
 				in.Properties["provider_id"] = it.ProviderID
 			}
 		}
+		// Money comes in through the API and imports, not receipts: a
+		// channel plugin cannot make purchases (or refunds) up.
+		if in.Amount != 0 || in.Type == core.TypePurchase || in.Type == core.TypeRefund {
+			return core.InboundParsed{}, core.Invalidf("plugin %s reported a %s with an amount; channel plugins report messaging events, not money", plugin, in.Type)
+		}
 		if in.Time.IsZero() || in.Time.After(now.Add(time.Hour)) {
 			in.Time = now
 		}
@@ -86,6 +91,12 @@ func (s *Service) HandleInbound(ctx context.Context, plugin string, r core.Inbou
 	for _, c := range parsed.Consent {
 		if c.Channel == "" {
 			return core.InboundParsed{}, core.Invalidf("plugin %s reported a consent change without a channel", plugin)
+		}
+		// Withdrawing is always honoured (the safe side); granting only for
+		// a channel the plugin itself serves (an SMS "START" reply).
+		if c.Granted && !slices.Contains(channels, string(c.Channel)) {
+			return core.InboundParsed{}, fmt.Errorf("%w: plugin %s may grant consent only for its own channels, not %s",
+				core.ErrForbidden, plugin, c.Channel)
 		}
 		cid, err := s.resolveRef(ctx, c.Customer)
 		if err != nil {

@@ -63,7 +63,7 @@ type fixture struct {
 	c   core.Customer
 }
 
-func newFixture(t *testing.T, cfg func(*config.Outbox)) *fixture {
+func newFixture(t testing.TB, cfg func(*config.Outbox)) *fixture {
 	t.Helper()
 	db, err := store.Open(context.Background(), t.TempDir()+"/retain.db", store.Options{})
 	if err != nil {
@@ -86,7 +86,7 @@ func newFixture(t *testing.T, cfg func(*config.Outbox)) *fixture {
 }
 
 // run delivers until every message is final (or the test times out).
-func (f *fixture) run(t *testing.T) {
+func (f *fixture) run(t testing.TB) {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -108,7 +108,7 @@ func (f *fixture) run(t *testing.T) {
 	}
 }
 
-func (f *fixture) enqueue(t *testing.T, ch, key string) core.OutboxMessage {
+func (f *fixture) enqueue(t testing.TB, ch, key string) core.OutboxMessage {
 	t.Helper()
 	m, _, err := f.box.Enqueue(context.Background(), core.OutboxMessage{Channel: ch, CustomerID: f.c.ID, IdempotencyKey: key,
 		Subject: "Hello", Text: "Hi Ada"}, "test")
@@ -118,7 +118,7 @@ func (f *fixture) enqueue(t *testing.T, ch, key string) core.OutboxMessage {
 	return m
 }
 
-func (f *fixture) get(t *testing.T, id core.ID) core.OutboxMessage {
+func (f *fixture) get(t testing.TB, id core.ID) core.OutboxMessage {
 	t.Helper()
 	m, err := f.box.Get(context.Background(), id)
 	if err != nil {
@@ -127,7 +127,7 @@ func (f *fixture) get(t *testing.T, id core.ID) core.OutboxMessage {
 	return m
 }
 
-func (f *fixture) timeline(t *testing.T) []core.Interaction {
+func (f *fixture) timeline(t testing.TB) []core.Interaction {
 	t.Helper()
 	p, err := f.svc.Timeline(context.Background(), f.c.ID, core.TimelineQuery{Limit: 1000})
 	if err != nil {
