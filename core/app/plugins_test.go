@@ -11,7 +11,9 @@ import (
 	"github.com/retain-crm/retain/core"
 	"github.com/retain-crm/retain/core/config"
 	"github.com/retain-crm/retain/core/outbox"
+	pb "github.com/retain-crm/retain/plugins/proto"
 	"github.com/retain-crm/retain/plugins/sdk"
+	"google.golang.org/protobuf/proto"
 )
 
 // applyActions is what a plugin's EmitActions reaches (after the host
@@ -82,4 +84,53 @@ func TestApplyActions(t *testing.T) {
 	if slices.Contains(got.Tags, "should-not-appear") {
 		t.Fatal("half of a refused list was applied")
 	}
+}
+
+// FuzzApplyActions: an action list is what a plugin process sends (over
+// EmitActions or as an answer to events), decoded here from arbitrary
+// protobuf bytes. Whatever it says, applying it refuses it with a known
+// kind or applies it, never panics, and the customer stays readable.
+func FuzzApplyActions(f *testing.F) {
+	ctx := context.Background()
+	cfg := config.Default()
+	cfg.Storage.DataDir = f.TempDir()
+	a, err := Open(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		f.Fatal(err)
+	}
+	f.Cleanup(func() { a.Close() })
+	c, err := a.Service.CreateCustomer(ctx, core.Customer{Name: "Ada", Emails: []string{"ada@example.com"}})
+	if err != nil {
+		f.Fatal(err)
+	}
+	box := outbox.New(outbox.Options{Config: cfg.Outbox, Service: a.Service})
+	id := c.ID.String()
+	for _, l := range [][]*sdk.Action{
+		{sdk.TagAction("t", id, "vip"), sdk.UntagAction("u", id, "vip")},
+		{{Id: "a", CustomerId: id, Kind: &sdk.ActionSetAttribute{SetAttribute: &sdk.SetAttribute{Key: "tier", ValueJson: `{"x":[1,2]}`}}}},
+		{sdk.InteractionAction("i", id, &sdk.Interaction{Type: "note", Text: "hi", Properties: map[string]string{"k": "v"}})},
+		{sdk.MessageAction("m", id, &sdk.Message{Channel: "email", Subject: "s", Text: "t"})},
+		{{Id: "p", CustomerId: id, Kind: &sdk.ActionAwardPoints{AwardPoints: &sdk.Points{Points: 5}}}},
+		{{Id: "", CustomerId: "0"}},
+	} {
+		b, err := proto.Marshal(&pb.ActionList{Actions: l})
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(b)
+	}
+	f.Fuzz(func(t *testing.T, data []byte) {
+		var list pb.ActionList
+		if proto.Unmarshal(data, &list) != nil {
+			return
+		}
+		_, err := a.applyActions(ctx, box, "fuzz", list.GetActions())
+		if err != nil && !errors.Is(err, core.ErrInvalid) && !errors.Is(err, core.ErrNotFound) &&
+			!errors.Is(err, core.ErrTooLarge) && !errors.Is(err, core.ErrConflict) {
+			t.Fatalf("an error of no known kind: %v", err)
+		}
+		if _, err := a.Service.GetCustomer(ctx, c.ID); err != nil {
+			t.Fatal(err)
+		}
+	})
 }
