@@ -161,6 +161,9 @@ type Outcome struct {
 	ProviderID string
 	Error      string
 	At         time.Time
+	// NotAttempted: the channel was not really tried (its plugin was down),
+	// so the attempt the claim counted is given back.
+	NotAttempted bool
 	// Interactions are prepared by the worker (core.Service.PrepareInteraction)
 	// with idempotency keys derived from the message id, so writing the same
 	// outcome twice appends nothing twice.

@@ -180,6 +180,13 @@ type Plugins interface {
 	CustomerPanel(ctx context.Context, plugin string, customerID ID) (string, error)
 }
 
+// ErrPluginDown marks a Channels.Send failure because no plugin process
+// could take the message (none runs for the channel, or it died during the
+// call); it comes with ErrUnavailable. The channel was not really tried, so
+// the outbox retries without counting an attempt: plugin crashes alone never
+// make a message give up.
+var ErrPluginDown = errors.New("plugin down")
+
 // ErrBounced marks a Channels.Send failure that is a hard bounce: the
 // receiving system refused the recipient's address or number for good.
 // It always comes with ErrInvalid (what status it maps to); the outbox

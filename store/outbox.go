@@ -210,6 +210,9 @@ func (db *DB) FinishMessages(ctx context.Context, outcomes []core.Outcome) error
 				m.ProviderID, m.SentAt = o.ProviderID, o.At
 			case core.MessageQueued:
 				m.NotBefore = o.NotBefore
+				if o.NotAttempted && m.Attempts > 0 {
+					m.Attempts--
+				}
 			}
 			if err := putMessage(tx, &old, &m); err != nil {
 				return err

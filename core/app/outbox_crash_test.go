@@ -160,12 +160,15 @@ email = 100
 		go func() { done <- cmd.Wait() }()
 		return cmd, done
 	}
+	var cmd *exec.Cmd
+	var done chan error
 	waitFor := func(what string, cond func() bool) {
 		t.Helper()
 		deadline := time.Now().Add(90 * time.Second)
 		for !cond() {
 			if time.Now().After(deadline) {
-				t.Fatalf("timed out waiting for %s (server has %d messages, %d distinct)\n%s", what, srv.Count(), srv.Distinct(), logs.String())
+				t.Fatalf("timed out waiting for %s (server has %d messages, %d distinct)\n%s\n%s", what, srv.Count(), srv.Distinct(),
+					logs.String(), unsent(t, cmd, done, dir))
 			}
 			time.Sleep(10 * time.Millisecond)
 		}
@@ -180,7 +183,7 @@ email = 100
 		t.Logf("killed plugin %d with %d messages delivered", pid, srv.Count())
 	}
 
-	cmd, done := start()
+	cmd, done = start()
 	waitFor("100 messages", func() bool { return srv.Count() >= 100 })
 	killPlugin()
 	waitFor("300 messages", func() bool { return srv.Count() >= 300 })
@@ -251,4 +254,35 @@ email = 100
 	if sent != crashMessages {
 		t.Fatalf("%d message_sent interactions, want one per message (%d)", sent, crashMessages)
 	}
+}
+
+// unsent stops the CRM and lists the messages that are not sent, for a
+// failure message: which state each is stuck in, and why.
+func unsent(t *testing.T, cmd *exec.Cmd, done chan error, dir string) string {
+	if cmd != nil && cmd.Process != nil {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+	}
+	st, err := store.Open(context.Background(), filepath.Join(dir, "retain.db"), store.Options{})
+	if err != nil {
+		return fmt.Sprintf("(store: %v)", err)
+	}
+	defer st.Close()
+	var b strings.Builder
+	for _, state := range []core.MessageState{core.MessageQueued, core.MessageSending, core.MessageFailed} {
+		p, err := st.ListMessages(context.Background(), core.OutboxQuery{State: state, Limit: 20})
+		if err != nil {
+			return err.Error()
+		}
+		for _, m := range p.Items {
+			fmt.Fprintf(&b, "%s %s attempts=%d not_before=%s error=%q\n", m.IdempotencyKey, m.State, m.Attempts,
+				m.NotBefore.Format(time.RFC3339Nano), m.LastError)
+		}
+	}
+	return "not sent:\n" + b.String()
 }

@@ -247,6 +247,12 @@ func (s *Service) deliver(ctx context.Context, m core.OutboxMessage) core.Outcom
 	switch {
 	case err == nil:
 		return s.sent(m, pid)
+	case errors.Is(err, core.ErrPluginDown):
+		// Not an attempt: wait for the plugin to be back (it restarts in
+		// about a second) without moving towards giving up.
+		now := s.now()
+		return core.Outcome{ID: m.ID, State: core.MessageQueued, NotBefore: now.Add(s.backoff(1)),
+			Error: err.Error(), At: now, NotAttempted: true}
 	case core.IsRetryable(err):
 		return s.retry(m, err)
 	case errors.Is(err, core.ErrBounced):

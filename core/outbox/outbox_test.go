@@ -249,6 +249,24 @@ func TestRetriesThenSucceedsOrFails(t *testing.T) {
 	}
 }
 
+// A plugin that keeps dying under the call is not the channel failing:
+// those tries do not count towards max_attempts, so crashes alone never
+// make a message give up.
+func TestPluginDownIsNotAnAttempt(t *testing.T) {
+	f := newFixture(t, func(c *config.Outbox) { c.MaxAttempts = 2 })
+	f.ch.fail = func(_ core.OutboundMessage, call int) error {
+		if call <= 6 {
+			return fmt.Errorf("%w: %w: plugin email died", core.ErrUnavailable, core.ErrPluginDown)
+		}
+		return nil
+	}
+	m := f.enqueue(t, "email", "k1")
+	f.run(t)
+	if got := f.get(t, m.ID); got.State != core.MessageSent || got.Attempts != 1 || f.ch.calls("k1") != 7 {
+		t.Fatalf("after 6 plugin deaths: %+v, %d calls", got, f.ch.calls("k1"))
+	}
+}
+
 func TestCancelAndWaitingChannel(t *testing.T) {
 	f := newFixture(t, nil)
 	// No plugin serves "push": its message waits, it is not failed.

@@ -315,7 +315,7 @@ func (h *Host) Send(ctx context.Context, channel string, msg core.OutboundMessag
 	p := h.channelProc(channel)
 	if p == nil {
 		// Retryable: the plugin may be starting, restarting or disabled for now.
-		return "", fmt.Errorf("%w: no running plugin serves channel %q", core.ErrUnavailable, channel)
+		return "", fmt.Errorf("%w: %w: no running plugin serves channel %q", core.ErrUnavailable, core.ErrPluginDown, channel)
 	}
 	m := &pb.Message{IdempotencyKey: msg.IdempotencyKey, Channel: channel, Subject: msg.Subject,
 		Text: msg.Text, Html: msg.HTML, Headers: msg.Headers, Metadata: msg.Metadata,
@@ -334,7 +334,13 @@ func (h *Host) Send(ctx context.Context, channel string, msg core.OutboundMessag
 	id, err := ch.Send(ctx, m)
 	if err != nil {
 		p.check(err)
-		return "", toCore(p.spec.Name, err)
+		cerr := toCore(p.spec.Name, err)
+		if sdk.IsRetryable(err) && !p.alive(ctx) {
+			// The process went away under the call: the provider was not
+			// the problem.
+			return "", fmt.Errorf("%w: %w", core.ErrPluginDown, cerr)
+		}
+		return "", cerr
 	}
 	return id, nil
 }

@@ -159,7 +159,8 @@ func TestEchoRoundTrip(t *testing.T) {
 			}
 			m := msg("k2", "")
 			m.Metadata = map[string]string{"echo.fail": "retryable"}
-			if _, err := h.Send(context.Background(), "echo", m); !core.IsRetryable(err) {
+			// The plugin is alive and said "later": a real attempt.
+			if _, err := h.Send(context.Background(), "echo", m); !core.IsRetryable(err) || errors.Is(err, core.ErrPluginDown) {
 				t.Errorf("retryable failure: %v", err)
 			}
 			m.Metadata["echo.fail"] = "permanent"
@@ -167,7 +168,7 @@ func TestEchoRoundTrip(t *testing.T) {
 				t.Errorf("permanent failure: %v", err)
 			}
 			// No plugin serves it (maybe not yet): the outbox keeps the message.
-			if _, err := h.Send(context.Background(), "nope", m); !core.IsRetryable(err) {
+			if _, err := h.Send(context.Background(), "nope", m); !core.IsRetryable(err) || !errors.Is(err, core.ErrPluginDown) {
 				t.Errorf("unknown channel: %v", err)
 			}
 			// Inbound: the plugin parses, the host gets interactions.
@@ -192,9 +193,10 @@ func TestCrashedPluginIsRestarted(t *testing.T) {
 	if err := syscall.Kill(st.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
-	// A send while it is down fails retryably, never hangs or panics.
-	if _, err := h.Send(context.Background(), "echo", msg("k", "")); err != nil && !core.IsRetryable(err) {
-		t.Errorf("send to a killed plugin: %v, want a retryable error", err)
+	// A send while it is down fails retryably, never hangs or panics, and
+	// says the plugin was down (the outbox does not count it as an attempt).
+	if _, err := h.Send(context.Background(), "echo", msg("k", "")); err != nil && (!core.IsRetryable(err) || !errors.Is(err, core.ErrPluginDown)) {
+		t.Errorf("send to a killed plugin: %v, want retryable and plugin down", err)
 	}
 	st2 := waitFor(t, "restart", h, "echo", func(s core.PluginStatus) bool { return running(s) && s.PID != st.PID })
 	if st2.Restarts < 1 || st2.LastError == "" {

@@ -78,12 +78,33 @@ func (p *proc) channel() (sdk.Channel, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	switch {
-	case p.ch == nil && (p.st.State == core.PluginRunning || p.st.State == core.PluginDegraded):
+	case p.ch != nil && p.st.State != core.PluginStarting:
+		return p.ch, nil
+	case (p.st.State == core.PluginRunning || p.st.State == core.PluginDegraded) && !slices.Contains(p.st.Kinds, "channel"):
 		return nil, core.Invalidf("plugin %s is not a channel", p.spec.Name)
-	case p.ch == nil || p.st.State == core.PluginStarting:
-		return nil, fmt.Errorf("%w: plugin %s is %s", core.ErrUnavailable, p.spec.Name, p.st.State)
 	}
-	return p.ch, nil
+	// Going down or coming up (the client is cleared a moment before the
+	// state says so): retryable, and not an attempt.
+	return nil, fmt.Errorf("%w: %w: plugin %s is %s", core.ErrUnavailable, core.ErrPluginDown, p.spec.Name, p.st.State)
+}
+
+// alive tells whether the plugin process still answers, after a call to
+// it failed in a retryable way: a plugin that answers its health check
+// was alive, so the failure was its provider's; one that does not (killed,
+// restarting) was never really asked.
+func (p *proc) alive(ctx context.Context) bool {
+	p.mu.Lock()
+	plug, client := p.plug, p.client
+	p.mu.Unlock()
+	if plug == nil || client == nil || client.Exited() {
+		return false
+	}
+	// Not the call's context: it may be what ran out (a slow provider).
+	cctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 500*time.Millisecond)
+	defer cancel()
+	err := plug.Health(cctx)
+	var he *sdk.HealthError
+	return err == nil || errors.As(err, &he) // degraded still answers
 }
 
 // check asks the supervisor to ping now when a call failed in a way that
