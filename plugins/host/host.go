@@ -97,6 +97,17 @@ func New(opts Options) (*Host, error) {
 	if opts.CallTimeout == 0 {
 		opts.CallTimeout = 10 * time.Second
 	}
+	// Zero intervals would panic the tickers; config.Validate keeps them
+	// sane, these cover an Options built by hand.
+	if opts.Config.HealthInterval <= 0 {
+		opts.Config.HealthInterval = 10 * time.Second
+	}
+	if opts.Config.EventPollInterval <= 0 {
+		opts.Config.EventPollInterval = time.Second
+	}
+	if opts.Config.TickInterval <= 0 {
+		opts.Config.TickInterval = time.Minute
+	}
 	h := &Host{opts: opts, log: opts.Logger, procs: map[string]*proc{}}
 	for _, s := range opts.Specs {
 		if _, dup := h.procs[s.Name]; dup {
