@@ -6,6 +6,7 @@ import (
 	"io"
 	"log/slog"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/retain-crm/retain/core"
@@ -70,19 +71,41 @@ func TestApplyActions(t *testing.T) {
 
 	// A list with anything wrong is refused before anything is applied.
 	for name, bad := range map[string]*sdk.Action{
-		"points not supported yet": {Id: "p", CustomerId: id, Kind: &sdk.ActionAwardPoints{AwardPoints: &sdk.Points{Points: 10}}},
-		"no kind":                  {Id: "k", CustomerId: id},
-		"bad customer id":          {Id: "c", CustomerId: "nope", Kind: &sdk.ActionAddTag{AddTag: "x"}},
-		"attribute not JSON":       {Id: "j", CustomerId: id, Kind: &sdk.ActionSetAttribute{SetAttribute: &sdk.SetAttribute{Key: "k", ValueJson: "{"}}},
+		"points not supported yet":      {Id: "p", CustomerId: id, Kind: &sdk.ActionAwardPoints{AwardPoints: &sdk.Points{Points: 10}}},
+		"no kind":                       {Id: "k", CustomerId: id},
+		"bad customer id":               {Id: "c", CustomerId: "nope", Kind: &sdk.ActionAddTag{AddTag: "x"}},
+		"attribute not JSON":            {Id: "j", CustomerId: id, Kind: &sdk.ActionSetAttribute{SetAttribute: &sdk.SetAttribute{Key: "k", ValueJson: "{"}}},
+		"a tag that is not one":         sdk.TagAction("bt", id, strings.Repeat("x", 500)),
+		"an interaction without a type": sdk.InteractionAction("bi", id, &sdk.Interaction{Text: "no type"}),
+		"a message without a channel":   sdk.MessageAction("bm", id, &sdk.Message{Text: "hi"}),
+		"an unknown customer":           sdk.TagAction("uc", "999999", "x"),
 	} {
 		list := []*sdk.Action{{Id: "ok", CustomerId: id, Kind: &sdk.ActionAddTag{AddTag: "should-not-appear"}}, bad}
-		if _, err := a.applyActions(ctx, box, "pack", list); !errors.Is(err, core.ErrInvalid) {
+		if _, err := a.applyActions(ctx, box, "pack", list); !errors.Is(err, core.ErrInvalid) && !errors.Is(err, core.ErrNotFound) {
 			t.Errorf("%s: %v", name, err)
 		}
 	}
 	got, _ = a.Service.GetCustomer(ctx, c.ID)
 	if slices.Contains(got.Tags, "should-not-appear") {
 		t.Fatal("half of a refused list was applied")
+	}
+	tl, _ = a.Service.Timeline(ctx, c.ID, core.TimelineQuery{})
+	if len(tl.Items) != 1 {
+		t.Fatalf("a refused list appended interactions: %+v", tl.Items)
+	}
+
+	// Order counts within a list, as if applied one by one.
+	applied, err = a.applyActions(ctx, box, "pack", []*sdk.Action{
+		sdk.UntagAction("o1", id, "late"), sdk.TagAction("o2", id, "Late"),
+		sdk.TagAction("o3", id, "gone"), sdk.UntagAction("o4", id, "gone"),
+		sdk.TagAction("o5", id, "vip"),
+	})
+	if err != nil || !slices.Equal(applied, []bool{false, true, true, true, false}) {
+		t.Fatalf("ordered list: %v %v", applied, err)
+	}
+	got, _ = a.Service.GetCustomer(ctx, c.ID)
+	if !slices.Contains(got.Tags, "late") || slices.Contains(got.Tags, "gone") || !slices.Contains(got.Tags, "vip") {
+		t.Fatalf("tags after the ordered list: %v", got.Tags)
 	}
 }
 

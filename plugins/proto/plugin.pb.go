@@ -1522,8 +1522,10 @@ func (x *ActionList) GetActions() []*Action {
 }
 
 // Action is something a plugin asks the host to do. The host checks the
-// grants, refuses a list with an invalid action whole, and applies each
-// action once per id (so a list that failed half-way can be sent again).
+// grants and the whole list (in order, as if applied one by one) before it
+// writes anything, so a list with one invalid action is refused whole; it
+// applies each action once per id, so a list sent again changes nothing
+// twice. At most 10,000 actions per list.
 type Action struct {
 	state protoimpl.MessageState `protogen:"open.v1"`
 	// id makes the action idempotent (e.g. "award:" + event id).
