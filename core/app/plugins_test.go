@@ -157,3 +157,14 @@ func FuzzApplyActions(f *testing.F) {
 		}
 	})
 }
+
+func TestDemoBaseURL(t *testing.T) {
+	for listen, want := range map[string]string{
+		"127.0.0.1:8080": "http://127.0.0.1:8080", ":8080": "http://localhost:8080", "0.0.0.0:9000": "http://localhost:9000",
+		"[::1]:8080": "http://[::1]:8080", "127.0.0.1:0": "", "nonsense": "",
+	} {
+		if got := demoBaseURL(listen); got != want {
+			t.Errorf("%s: %q, want %q", listen, got, want)
+		}
+	}
+}

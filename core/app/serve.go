@@ -35,13 +35,8 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 		// accepts every message without sending it anywhere.
 		cfg.Plugins.Builtin = []string{"echo"}
 		log.Info("demo: running the echo channel (accepts messages, sends nothing); configure plugins.builtin for real channels")
-		// Links in demo messages point at this server when it listens on
-		// a fixed local address (not ":0", which is known only later).
-		if host, port, err := net.SplitHostPort(cfg.Server.Listen); cfg.Server.BaseURL == "" && err == nil && port != "0" {
-			if host == "" || host == "0.0.0.0" || host == "::" {
-				host = "localhost"
-			}
-			cfg.Server.BaseURL = "http://" + net.JoinHostPort(host, port)
+		if cfg.Server.BaseURL == "" {
+			cfg.Server.BaseURL = demoBaseURL(cfg.Server.Listen)
 		}
 	}
 	a, err := Open(ctx, cfg, log)
@@ -63,6 +58,19 @@ func cmdServe(ctx context.Context, env *Env, args []string) error {
 		}
 	}
 	return a.Serve(ctx, nil)
+}
+
+// demoBaseURL is where links in demo messages point: this server, when it
+// listens on a fixed address ("" for ":0", known only later).
+func demoBaseURL(listen string) string {
+	host, port, err := net.SplitHostPort(listen)
+	if err != nil || port == "0" {
+		return ""
+	}
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		host = "localhost"
+	}
+	return "http://" + net.JoinHostPort(host, port)
 }
 
 // Serve runs the HTTP server, the indexer and the import workers until ctx

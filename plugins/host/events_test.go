@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/retain-crm/retain/core"
+	"github.com/retain-crm/retain/core/config"
 	"github.com/retain-crm/retain/core/pluginconf"
 	"github.com/retain-crm/retain/plugins/host"
 	"github.com/retain-crm/retain/plugins/sdk"
@@ -288,4 +289,22 @@ func TestPackEventsWaitForGrants(t *testing.T) {
 		t.Fatal(err)
 	}
 	log.waitFor(t, "tag:"+res[0].ID.String())
+}
+
+// Options built by hand (no config.Default) with a change log to follow:
+// the intervals default instead of panicking the tickers.
+func TestZeroIntervalsDefault(t *testing.T) {
+	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "retain.db"), store.Options{NoSync: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer db.Close()
+	h, err := host.New(host.Options{Specs: []host.Spec{reexecSpec(t, "echo")}, KV: db, Events: db,
+		Config: config.Plugins{HealthTimeout: time.Second, RestartBackoff: time.Millisecond, MaxBackoff: time.Millisecond, MaxCrashes: 1, CrashWindow: time.Minute}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.Start(context.Background())
+	defer h.Stop()
+	waitFor(t, "start", h, "echo", running)
 }

@@ -188,7 +188,7 @@ func TestEchoRoundTrip(t *testing.T) {
 }
 
 func TestCrashedPluginIsRestarted(t *testing.T) {
-	h, _ := startHost(t, host.Options{Specs: []host.Spec{reexecSpec(t, "echo")}})
+	h, logs := startHost(t, host.Options{Specs: []host.Spec{reexecSpec(t, "echo")}})
 	st := waitFor(t, "start", h, "echo", running)
 	if err := syscall.Kill(st.PID, syscall.SIGKILL); err != nil {
 		t.Fatal(err)
@@ -207,6 +207,14 @@ func TestCrashedPluginIsRestarted(t *testing.T) {
 	}
 	if processAlive(st.PID) {
 		t.Errorf("old process %d still alive", st.PID)
+	}
+	// go-plugin's own exit line is information (the supervisor reports the
+	// crash), with the executable under path=, not a second plugin=.
+	for _, line := range strings.Split(logs.String(), "\n") {
+		if strings.Contains(line, `msg="plugin process exited"`) &&
+			(!strings.Contains(line, "level=INFO") || !strings.Contains(line, " path=") || strings.Count(line, " plugin=") != 1) {
+			t.Errorf("exit line: %s", line)
+		}
 	}
 }
 
@@ -375,7 +383,7 @@ func processAlive(pid int) bool {
 func TestAdminControls(t *testing.T) {
 	var mu sync.Mutex
 	conf := json.RawMessage(`{"prefix":"a-"}`)
-	h, _ := startHost(t, host.Options{Specs: []host.Spec{reexecSpec(t, "echo")},
+	h, logs := startHost(t, host.Options{Specs: []host.Spec{reexecSpec(t, "echo")},
 		StartDisabled: func(string) (string, bool) { return "disabled by an admin before the restart", true },
 		PluginConfig:  func(string) json.RawMessage { mu.Lock(); defer mu.Unlock(); return conf }})
 	st := waitFor(t, "disabled at start", h, "echo", func(s core.PluginStatus) bool { return s.State == core.PluginDisabled })
@@ -424,5 +432,11 @@ func TestAdminControls(t *testing.T) {
 	}
 	if id, err := h.Send(context.Background(), "echo", msg); err != nil || id != "c-k1" {
 		t.Fatalf("after Restart: %q %v", id, err)
+	}
+	// An admin's disable is news, not an error.
+	must(h.Disable(context.Background(), "echo", "maintenance"))
+	waitFor(t, "disabled", h, "echo", func(s core.PluginStatus) bool { return s.State == core.PluginDisabled })
+	if l := logs.String(); !strings.Contains(l, `level=INFO msg="plugin disabled"`) || strings.Contains(l, "level=ERROR") {
+		t.Errorf("an admin's disable logged as an error:\n%s", l)
 	}
 }

@@ -78,3 +78,16 @@ func TestUnpinned(t *testing.T) {
 		t.Errorf("missing folder: %v", got)
 	}
 }
+
+// A plugin's failure reads in its own words, once: no kind words stacked.
+func TestPluginErrorText(t *testing.T) {
+	for in, want := range map[error]string{
+		sdk.Permanentf("554 no"):                                "plugin p: 554 no",
+		sdk.FromStatus(sdk.ToStatus(sdk.Bouncedf("550 5.1.1"))): "plugin p: 550 5.1.1",
+		sdk.Retryablef("421 later"):                             "plugin p: 421 later",
+	} {
+		if got := host.ToCore("p", in).Error(); got != want {
+			t.Errorf("%v: %q, want %q", in, got, want)
+		}
+	}
+}
