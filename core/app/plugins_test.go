@@ -22,18 +22,7 @@ import (
 // list refused whole.
 func TestApplyActions(t *testing.T) {
 	ctx := context.Background()
-	cfg := config.Default()
-	cfg.Storage.DataDir = t.TempDir()
-	a, err := Open(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer a.Close()
-	c, err := a.Service.CreateCustomer(ctx, core.Customer{Name: "Ada", Emails: []string{"ada@example.com"}, Tags: []string{"old"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	box := outbox.New(outbox.Options{Config: cfg.Outbox, Service: a.Service})
+	a, box, c := actionsApp(t, "old")
 	id := c.ID.String()
 	actions := []*sdk.Action{
 		{Id: "t1", CustomerId: id, Kind: &sdk.ActionAddTag{AddTag: "vip"}},
@@ -115,18 +104,7 @@ func TestApplyActions(t *testing.T) {
 // kind or applies it, never panics, and the customer stays readable.
 func FuzzApplyActions(f *testing.F) {
 	ctx := context.Background()
-	cfg := config.Default()
-	cfg.Storage.DataDir = f.TempDir()
-	a, err := Open(ctx, cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
-	if err != nil {
-		f.Fatal(err)
-	}
-	f.Cleanup(func() { a.Close() })
-	c, err := a.Service.CreateCustomer(ctx, core.Customer{Name: "Ada", Emails: []string{"ada@example.com"}})
-	if err != nil {
-		f.Fatal(err)
-	}
-	box := outbox.New(outbox.Options{Config: cfg.Outbox, Service: a.Service})
+	a, box, c := actionsApp(f)
 	id := c.ID.String()
 	for _, l := range [][]*sdk.Action{
 		{sdk.TagAction("t", id, "vip"), sdk.UntagAction("u", id, "vip")},
@@ -167,4 +145,22 @@ func TestDemoBaseURL(t *testing.T) {
 			t.Errorf("%s: %q, want %q", listen, got, want)
 		}
 	}
+}
+
+// actionsApp opens an app over a temp folder with one customer, Ada
+// (tagged tags), and an outbox that is not running: what applyActions needs.
+func actionsApp(tb testing.TB, tags ...string) (*App, *outbox.Service, core.Customer) {
+	tb.Helper()
+	cfg := config.Default()
+	cfg.Storage.DataDir = tb.TempDir()
+	a, err := Open(context.Background(), cfg, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { a.Close() })
+	c, err := a.Service.CreateCustomer(context.Background(), core.Customer{Name: "Ada", Emails: []string{"ada@example.com"}, Tags: tags})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return a, outbox.New(outbox.Options{Config: cfg.Outbox, Service: a.Service}), c
 }

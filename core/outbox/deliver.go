@@ -247,12 +247,6 @@ func (s *Service) deliver(ctx context.Context, m core.OutboxMessage) core.Outcom
 	switch {
 	case err == nil:
 		return s.sent(m, pid)
-	case errors.Is(err, core.ErrPluginDown):
-		// Not an attempt: wait for the plugin to be back (it restarts in
-		// about a second) without moving towards giving up.
-		now := s.now()
-		return core.Outcome{ID: m.ID, State: core.MessageQueued, NotBefore: now.Add(s.backoff(1)),
-			Error: err.Error(), At: now, NotAttempted: true}
 	case core.IsRetryable(err):
 		return s.retry(m, err)
 	case errors.Is(err, core.ErrBounced):
@@ -325,7 +319,14 @@ func (s *Service) sent(m core.OutboxMessage, providerID string) core.Outcome {
 }
 
 // retry queues m again after backoff, or fails it when out of attempts.
+// A plugin that was down was not an attempt: m waits for it to be back
+// (it restarts in about a second) without moving towards giving up.
 func (s *Service) retry(m core.OutboxMessage, err error) core.Outcome {
+	if errors.Is(err, core.ErrPluginDown) {
+		now := s.now()
+		return core.Outcome{ID: m.ID, State: core.MessageQueued, NotBefore: now.Add(s.backoff(1)),
+			Error: err.Error(), At: now, NotAttempted: true}
+	}
 	if m.Attempts >= s.o.Config.MaxAttempts {
 		return s.final(m, core.MessageFailed, fmt.Sprintf("gave up after %d attempts: %v", m.Attempts, err), core.TypeFailed)
 	}

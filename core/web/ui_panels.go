@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"html/template"
 	"net/http"
-	"sort"
 
 	"github.com/labstack/echo/v5"
 	"github.com/microcosm-cc/bluemonday"
@@ -42,7 +41,8 @@ type panelFrag struct {
 	Err  string
 }
 
-// customerPanels lists the panels of the running packs, by plugin name.
+// customerPanels lists the panels of the running packs, by plugin name
+// (the order Statuses keeps).
 func (s *Server) customerPanels(id core.ID) []custPanel {
 	if s.plugins == nil {
 		return nil
@@ -53,7 +53,6 @@ func (s *Server) customerPanels(id core.ID) []custPanel {
 			out = append(out, custPanel{Plugin: st.Name, Title: st.PanelTitle, CustomerID: id})
 		}
 	}
-	sort.Slice(out, func(i, j int) bool { return out[i].Plugin < out[j].Plugin })
 	return out
 }
 

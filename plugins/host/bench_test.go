@@ -2,11 +2,8 @@ package host_test
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
-	"math"
 	"os"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -70,32 +67,14 @@ var _ = core.PluginRunning
 // applies them to the store; its cost is the store's).
 func BenchmarkPackEvents(b *testing.B) {
 	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(b.TempDir(), "retain.db"), store.Options{NoSync: true})
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer db.Close()
-	ann, err := db.CreateCustomer(ctx, core.Customer{Name: "Ann", CreatedAt: time.Now(), UpdatedAt: time.Now()})
-	if err != nil {
-		b.Fatal(err)
-	}
+	db, ann := packStore(b, store.Options{NoSync: true})
 	var applied atomic.Int64
 	cfg := testConfig()
 	cfg.EventPollInterval, cfg.TickInterval = 5*time.Millisecond, time.Hour
-	conf := json.RawMessage(`{"tick_customer":"` + ann.ID.String() + `"}`)
-	h, _ := startHost(b, host.Options{Config: cfg, Specs: []host.Spec{pinnedSpec(b, "pack", bins.pack)}, KV: db, Events: db,
-		Actions: func(_ context.Context, _ string, a []*sdk.Action) ([]bool, error) {
-			applied.Add(int64(len(a)))
-			return make([]bool, len(a)), nil
-		},
-		Approved: func(string) core.PluginGrants {
-			return core.PluginGrants{Capabilities: []string{sdk.CapActions, sdk.CapTimeline}}
-		},
-		PluginConfig: func(string) json.RawMessage { return conf }})
-	waitFor(b, "start", h, "pack", running)
-	for h.EventWatermark() == math.MaxUint64 {
-		time.Sleep(5 * time.Millisecond)
-	}
+	startPack(b, db, ann, cfg, func(_ context.Context, _ string, a []*sdk.Action) ([]bool, error) {
+		applied.Add(int64(len(a)))
+		return make([]bool, len(a)), nil
+	}, grantsFunc(sdk.CapActions, sdk.CapTimeline))
 	const batch = 1000
 	ins := make([]core.Interaction, batch)
 	b.ResetTimer()

@@ -108,9 +108,7 @@ func (p *proc) deliverEvents(ctx context.Context) {
 		if err != nil {
 			// Keep what was handled; the rest is tried again next poll.
 			if done > cur {
-				if p.saveCursor(ctx, done) != nil {
-					return
-				}
+				_ = p.saveCursor(ctx, done)
 			}
 			return
 		}

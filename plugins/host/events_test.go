@@ -87,15 +87,7 @@ func (l *actionLog) waitFor(t *testing.T, id string) *sdk.Action {
 // everything after it.
 func TestPackEvents(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "retain.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	ann, err := db.CreateCustomer(ctx, core.Customer{Name: "Ann", CreatedAt: time.Now(), UpdatedAt: time.Now()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, ann := packStore(t, store.Options{})
 	appendOne := func(typ string, amount int64, props map[string]string) core.ID {
 		t.Helper()
 		res, err := db.AppendInteractions(ctx, []core.Interaction{{CustomerID: ann.ID, Type: core.InteractionType(typ),
@@ -110,14 +102,7 @@ func TestPackEvents(t *testing.T) {
 	log := &actionLog{db: db, n: map[string]int{}, ac: map[string]*sdk.Action{}}
 	cfg := testConfig()
 	cfg.EventPollInterval, cfg.TickInterval = 20*time.Millisecond, 50*time.Millisecond
-	conf, _ := json.Marshal(map[string]string{"tick_customer": ann.ID.String()})
-	h, hlog := startHost(t, host.Options{Config: cfg, Specs: []host.Spec{pinnedSpec(t, "pack", bins.pack)}, KV: db, Events: db,
-		Actions: log.apply,
-		Approved: func(string) core.PluginGrants {
-			return core.PluginGrants{Capabilities: []string{sdk.CapActions, sdk.CapTimeline}}
-		},
-		PluginConfig: func(string) json.RawMessage { return conf }})
-	st := waitFor(t, "start", h, "pack", running)
+	h, hlog, st := startPack(t, db, ann, cfg, log.apply, grantsFunc(sdk.CapActions, sdk.CapTimeline))
 	if st.PanelTitle != "Pack panel" {
 		t.Errorf("panel title %q (control characters must go)", st.PanelTitle)
 	}
@@ -132,11 +117,6 @@ func TestPackEvents(t *testing.T) {
 			t.Logf("host log:\n%s", hlog.String())
 		}
 	})
-	for deadline := time.Now().Add(20 * time.Second); h.EventWatermark() == math.MaxUint64; time.Sleep(10 * time.Millisecond) {
-		if time.Now().After(deadline) {
-			t.Fatal("the pack never took its place in the change log")
-		}
-	}
 
 	ids := []core.ID{appendOne("purchase", 250, nil), appendOne("visit", 0, nil), appendOne("purchase", 990, nil)}
 	for _, id := range ids {
@@ -196,15 +176,7 @@ func TestPackEvents(t *testing.T) {
 // fix the configuration, which starts it.
 func TestAdminFixesARefusedPlugin(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "retain.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	ann, err := db.CreateCustomer(ctx, core.Customer{Name: "Ann", CreatedAt: time.Now(), UpdatedAt: time.Now()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, ann := packStore(t, store.Options{})
 	settings := func(name string) core.PluginSettings { s, _ := db.GetPluginSettings(ctx, name); return s }
 	h, _ := startHost(t, host.Options{Specs: []host.Spec{pinnedSpec(t, "pack", bins.pack)}, KV: db,
 		Approved:     func(n string) core.PluginGrants { return settings(n).Approved },
@@ -226,7 +198,7 @@ func TestAdminFixesARefusedPlugin(t *testing.T) {
 	}
 	// One the schema allows but the plugin refuses: it was started to
 	// check it, said no at the field, and nothing was kept.
-	_, err = pc.SetConfig(ctx, "pack", json.RawMessage(`{"tick_customer":"nobody"}`), "ada")
+	_, err := pc.SetConfig(ctx, "pack", json.RawMessage(`{"tick_customer":"nobody"}`), "ada")
 	if core.ErrorField(err) != "tick_customer" || !strings.Contains(err.Error(), "no such customer") {
 		t.Fatalf("refused by the plugin: %v (field %q)", err, core.ErrorField(err))
 	}
@@ -247,29 +219,14 @@ func TestAdminFixesARefusedPlugin(t *testing.T) {
 // reason on its status) instead of losing them; once approved, they come.
 func TestPackEventsWaitForGrants(t *testing.T) {
 	ctx := context.Background()
-	db, err := store.Open(ctx, filepath.Join(t.TempDir(), "retain.db"), store.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
-	ann, err := db.CreateCustomer(ctx, core.Customer{Name: "Ann", CreatedAt: time.Now(), UpdatedAt: time.Now()})
-	if err != nil {
-		t.Fatal(err)
-	}
+	db, ann := packStore(t, store.Options{})
 	var mu sync.Mutex
 	approved := core.PluginGrants{Capabilities: []string{sdk.CapTimeline}}
 	log := &actionLog{db: db, n: map[string]int{}, ac: map[string]*sdk.Action{}}
 	cfg := testConfig()
 	cfg.EventPollInterval, cfg.TickInterval = 20*time.Millisecond, time.Hour
-	conf := json.RawMessage(`{"tick_customer":"` + ann.ID.String() + `"}`)
-	h, hlog := startHost(t, host.Options{Config: cfg, Specs: []host.Spec{pinnedSpec(t, "pack", bins.pack)}, KV: db, Events: db,
-		Actions:      log.apply,
-		Approved:     func(string) core.PluginGrants { mu.Lock(); defer mu.Unlock(); return approved },
-		PluginConfig: func(string) json.RawMessage { return conf }})
-	waitFor(t, "start", h, "pack", running)
-	for h.EventWatermark() == math.MaxUint64 {
-		time.Sleep(10 * time.Millisecond)
-	}
+	h, hlog, _ := startPack(t, db, ann, cfg, log.apply,
+		func(string) core.PluginGrants { mu.Lock(); defer mu.Unlock(); return approved })
 	res, err := db.AppendInteractions(ctx, []core.Interaction{{CustomerID: ann.ID, Type: core.TypePurchase, Time: time.Now().UTC(), Amount: 9}})
 	if err != nil {
 		t.Fatal(err)
@@ -294,11 +251,7 @@ func TestPackEventsWaitForGrants(t *testing.T) {
 // Options built by hand (no config.Default) with a change log to follow:
 // the intervals default instead of panicking the tickers.
 func TestZeroIntervalsDefault(t *testing.T) {
-	db, err := store.Open(context.Background(), filepath.Join(t.TempDir(), "retain.db"), store.Options{NoSync: true})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer db.Close()
+	db, _ := packStore(t, store.Options{NoSync: true})
 	h, err := host.New(host.Options{Specs: []host.Spec{reexecSpec(t, "echo")}, KV: db, Events: db,
 		Config: config.Plugins{HealthTimeout: time.Second, RestartBackoff: time.Millisecond, MaxBackoff: time.Millisecond, MaxCrashes: 1, CrashWindow: time.Minute}})
 	if err != nil {
@@ -307,4 +260,43 @@ func TestZeroIntervalsDefault(t *testing.T) {
 	h.Start(context.Background())
 	defer h.Stop()
 	waitFor(t, "start", h, "echo", running)
+}
+
+// packStore is a real store in a temp folder holding one customer, Ann;
+// it closes after the test's host has stopped.
+func packStore(tb testing.TB, opts store.Options) (*store.DB, core.Customer) {
+	tb.Helper()
+	db, err := store.Open(context.Background(), filepath.Join(tb.TempDir(), "retain.db"), opts)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	tb.Cleanup(func() { db.Close() })
+	ann, err := db.CreateCustomer(context.Background(), core.Customer{Name: "Ann", CreatedAt: time.Now(), UpdatedAt: time.Now()})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return db, ann
+}
+
+// startPack runs the test pack (configured to tick for ann) over db and
+// waits until it has taken its place in the change log, so that what is
+// appended next reaches it as an event.
+func startPack(tb testing.TB, db *store.DB, ann core.Customer, cfg config.Plugins, actions host.ActionsFunc,
+	approved func(string) core.PluginGrants) (*host.Host, *logBuf, core.PluginStatus) {
+	tb.Helper()
+	conf := json.RawMessage(`{"tick_customer":"` + ann.ID.String() + `"}`)
+	h, logs := startHost(tb, host.Options{Config: cfg, Specs: []host.Spec{pinnedSpec(tb, "pack", bins.pack)}, KV: db, Events: db,
+		Actions: actions, Approved: approved, PluginConfig: func(string) json.RawMessage { return conf }})
+	st := waitFor(tb, "start", h, "pack", running)
+	for deadline := time.Now().Add(20 * time.Second); h.EventWatermark() == math.MaxUint64; time.Sleep(5 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			tb.Fatal("the pack never took its place in the change log")
+		}
+	}
+	return h, logs, st
+}
+
+// grantsFunc approves caps for every plugin.
+func grantsFunc(caps ...string) func(string) core.PluginGrants {
+	return func(string) core.PluginGrants { return core.PluginGrants{Capabilities: caps} }
 }
